@@ -1,0 +1,49 @@
+"""The ``reactface`` command line: one entry point, one module per sub-command.
+
+Each sub-command lives in ``reactface_ros.commands.<name>`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
+command runs, so ``reactface --help`` stays fast and a missing optional dependency of one
+command never breaks another.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: sub-command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("reactface_ros.commands.check", "check the installation (imports, messages, models)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(prog="reactface", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``reactface`` command line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Parse the command name first, then let the command's own module add its arguments.
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"reactface {name}", description=COMMANDS[name][1])
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
