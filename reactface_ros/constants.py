@@ -60,3 +60,9 @@ SAMPLES_PER_FRAME = AUDIO_SAMPLE_RATE // FPS
 assert len(ARKIT_BLENDSHAPE_NAMES) == NUM_BLENDSHAPES
 assert len(set(ARKIT_BLENDSHAPE_NAMES)) == NUM_BLENDSHAPES
 assert len(FACEVERSE_COEFF_NAMES) == NUM_COEFFS
+
+#: Per-frame speaker face feature vector used by the ``blendshapes`` face encoder and
+#: produced by :mod:`reactface_ros.face_analysis`: 52 ARKit blendshape scores, head rotation
+#: (3, FaceVerse convention, see :mod:`reactface_ros.geometry`), head translation (3) and a
+#: face-found flag (1.0 / 0.0).
+FACE_FEATURE_DIM = NUM_BLENDSHAPES + NUM_ROTATION + NUM_TRANSLATION + 1
