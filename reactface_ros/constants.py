@@ -66,3 +66,155 @@ assert len(FACEVERSE_COEFF_NAMES) == NUM_COEFFS
 #: (3, FaceVerse convention, see :mod:`reactface_ros.geometry`), head translation (3) and a
 #: face-found flag (1.0 / 0.0).
 FACE_FEATURE_DIM = NUM_BLENDSHAPES + NUM_ROTATION + NUM_TRANSLATION + 1
+
+# --------------------------------------------------------------------------------------------
+# Blendshape names of the systems this package talks to. Every mapping is made by name, never
+# by position, through :func:`reorder_by_name`.
+# --------------------------------------------------------------------------------------------
+
+#: MediaPipe Face Landmarker's extra leading category (it has no ``tongueOut``).
+MEDIAPIPE_NEUTRAL = "_neutral"
+
+#: MediaPipe Face Landmarker's 52 blendshape categories in its output order: ``_neutral``
+#: followed by the 51 ARKit names it shares with FaceVerse (alphabetical; no ``tongueOut``).
+MEDIAPIPE_BLENDSHAPE_NAMES: tuple[str, ...] = (MEDIAPIPE_NEUTRAL,) + tuple(
+    name for name in ARKIT_BLENDSHAPE_NAMES if name != "tongueOut")
+
+#: The 52 ARKit blendshapes in Unreal Live Link Face packet order (the order of Unreal's
+#: ``EARFaceBlendShape`` enum and of Apple's ``ARFaceAnchor.BlendShapeLocation`` listing:
+#: left eye, right eye, jaw, mouth, brows, cheeks, nose, tongue). Apple's lower-camel spelling;
+#: Unreal's curve names are the same with an upper-case first letter.
+LIVELINK_BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
+    "eyeSquintLeft", "eyeWideLeft",
+    "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight", "eyeLookOutRight", "eyeLookUpRight",
+    "eyeSquintRight", "eyeWideRight",
+    "jawForward", "jawLeft", "jawRight", "jawOpen",
+    "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight",
+    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight",
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
+    "noseSneerLeft", "noseSneerRight",
+    "tongueOut",
+)
+
+#: The 9 pose curves that follow the blendshapes in a Live Link Face packet.
+LIVELINK_POSE_CURVE_NAMES: tuple[str, ...] = (
+    "HeadYaw", "HeadPitch", "HeadRoll",
+    "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+    "RightEyeYaw", "RightEyePitch", "RightEyeRoll",
+)
+#: Curves per Live Link Face packet: 52 blendshapes + 9 head/eye angles = 61.
+LIVELINK_NUM_CURVES = len(LIVELINK_BLENDSHAPE_NAMES) + len(LIVELINK_POSE_CURVE_NAMES)
+
+#: Case conventions for VMC "Perfect Sync" clip names. ``"upper"``: ARKit names with an
+#: upper-case first letter (``JawOpen``), the VRM BlendShapeClip names of the Perfect Sync
+#: setup VMagicMirror and the hinzka VRoid models use; ``"lower"``: Apple's spelling
+#: (``jawOpen``), for receivers/avatars that name their clips exactly like ARKit.
+PERFECT_SYNC_CASES: tuple[str, ...] = ("upper", "lower")
+
+
+def perfect_sync_names(case: str = "upper") -> tuple[str, ...]:
+    """Return the 52 VMC "Perfect Sync" blendshape clip names in FaceVerse coefficient order.
+
+    Parameters
+    ----------
+    case : str
+        ``"upper"`` (``EyeBlinkLeft``, the Perfect Sync convention) or ``"lower"``
+        (``eyeBlinkLeft``, Apple's ARKit spelling).
+
+    Returns
+    -------
+    tuple of str
+        52 names, ``names[i]`` naming ``coefficients[i]``.
+    """
+    if case == "upper":
+        return tuple(name[0].upper() + name[1:] for name in ARKIT_BLENDSHAPE_NAMES)
+    if case == "lower":
+        return ARKIT_BLENDSHAPE_NAMES
+    raise ValueError(f"unknown Perfect Sync name case {case!r}; use one of {PERFECT_SYNC_CASES}")
+
+
+#: VMC Perfect Sync names (upper-case first letter) in FaceVerse coefficient order.
+PERFECT_SYNC_BLENDSHAPE_NAMES: tuple[str, ...] = perfect_sync_names("upper")
+
+
+def reorder_by_name(values, from_names, to_names, *, missing: float = 0.0,
+                    case_sensitive: bool = False):
+    """Reorder the last axis of ``values`` from one list of names to another.
+
+    Names are matched exactly, or ignoring the case of the first letter when
+    ``case_sensitive`` is false (so ``JawOpen`` matches ``jawOpen``). A name of ``to_names``
+    absent from ``from_names`` gets ``missing`` (e.g. ``tongueOut`` from MediaPipe scores);
+    names only in ``from_names`` are dropped (e.g. MediaPipe's ``_neutral``).
+
+    Parameters
+    ----------
+    values : array_like
+        ``(..., len(from_names))`` values.
+    from_names, to_names : sequence of str
+        Names of the input's last axis and of the output's last axis; each without duplicates.
+    missing : float
+        Value for output names the input lacks.
+    case_sensitive : bool
+        Whether the first letter's case must match too.
+
+    Returns
+    -------
+    np.ndarray
+        ``(..., len(to_names))`` float array.
+    """
+    import numpy as np
+
+    values = np.asarray(values)
+    if values.ndim == 0 or values.shape[-1] != len(from_names):
+        raise ValueError(f"values must have shape (..., {len(from_names)}) to match from_names, "
+                         f"got {values.shape}")
+    index, take = name_permutation(from_names, to_names, case_sensitive=case_sensitive)
+    dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
+    out = np.full(values.shape[:-1] + (len(to_names),), missing, dtype=dtype)
+    out[..., take] = values[..., index[take]]
+    return out
+
+
+def name_permutation(from_names, to_names, *, case_sensitive: bool = False):
+    """Index arrays that move named channels from one order to another.
+
+    Parameters
+    ----------
+    from_names, to_names : sequence of str
+        Source and target names; each without duplicates.
+    case_sensitive : bool
+        Whether the first letter's case must match.
+
+    Returns
+    -------
+    index : np.ndarray
+        ``(len(to_names),)`` int: position in ``from_names`` of each target name, ``-1`` where
+        absent.
+    present : np.ndarray
+        ``(len(to_names),)`` bool: ``index >= 0``.
+    """
+    import numpy as np
+
+    def key(name: str) -> str:
+        return name if case_sensitive else name[:1].lower() + name[1:]
+
+    src = [key(n) for n in from_names]
+    dst = [key(n) for n in to_names]
+    for label, names in (("from_names", src), ("to_names", dst)):
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"{label} has duplicate names: {dup}")
+    lookup = {name: i for i, name in enumerate(src)}
+    index = np.array([lookup.get(name, -1) for name in dst], dtype=np.int64)
+    return index, index >= 0
+
+
+assert len(MEDIAPIPE_BLENDSHAPE_NAMES) == NUM_BLENDSHAPES
+assert sorted(LIVELINK_BLENDSHAPE_NAMES) == sorted(ARKIT_BLENDSHAPE_NAMES)
+assert LIVELINK_NUM_CURVES == 61
