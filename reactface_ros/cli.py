@@ -14,6 +14,7 @@ import sys
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("reactface_ros.commands.check", "check the installation (imports, messages, models)"),
+    "avatar": ("reactface_ros.commands.avatar", "play a reaction to a VMC / Live Link avatar"),
 }
 
 
