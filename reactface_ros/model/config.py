@@ -1,0 +1,215 @@
+"""The one typed configuration of a ReactFace model (saved inside every checkpoint).
+
+Two presets:
+
+* :meth:`ReactFaceConfig.cpu_default` (also ``ReactFaceConfig()``): ``logmel`` audio encoder,
+  ``blendshapes`` face encoder, hidden size 128, 8 heads, period p = 8, window w = 8, k = 2
+  audio tokens per video frame. Runs many times faster than real time on two CPU cores.
+* :meth:`ReactFaceConfig.paper`: the paper's modalities, a wav2vec2-base-size audio encoder and
+  the 3D-conv + transformer face encoder on 224 x 224 crops.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactface_ros.constants import FACE_FEATURE_DIM, NUM_COEFFS, SAMPLES_PER_FRAME
+
+AUDIO_ENCODERS = ("logmel", "wav2vec2")
+FACE_ENCODERS = ("blendshapes", "conv3d")
+
+#: Version of the checkpoint layout this code writes (stored in ``config.json``).
+CONFIG_FORMAT_VERSION = 1
+
+
+@dataclass
+class ReactFaceConfig:
+    """Hyper-parameters of :class:`reactface_ros.model.ReactFace`.
+
+    Attributes
+    ----------
+    audio_encoder : str
+        ``"logmel"`` (light causal encoder on log-mel features) or ``"wav2vec2"``.
+    face_encoder : str
+        ``"blendshapes"`` (per-frame (59,) speaker face features) or ``"conv3d"`` (causal
+        3D-conv + transformer over ``(3, crop_size, crop_size)`` face crops).
+    hidden_size : int
+        Model width d.
+    num_heads : int
+        Attention heads; head h uses the ALiBi-style slope ``2 ** (-8 (h + 1) / num_heads)``.
+    ff_size : int
+        Feed-forward width in every transformer layer.
+    latent_size : int
+        Size of the CIE latent z.
+    period : int
+        Period p of the alignment bias (paper eq. 17), in frames.
+    window : int
+        Frames w generated per window; must be a multiple of ``period``.
+    audio_tokens_per_frame : int
+        k, audio tokens per video frame (2: 20 ms tokens at 25 fps).
+    horizon : int
+        Attention horizon in video frames: every attention over time (speaker transformer, face
+        transformer, CIE history, VIM) sees at most the last ``horizon`` frames, MIM the last
+        ``k * horizon`` audio tokens. Used identically in training, whole-sequence generation
+        and streaming.
+    momentum : float
+        a in ``z_t = a z_{t-w} + (1 - a) z*_t``. 0.9 is what the public code uses; the paper
+        text says 0.999.
+    dropout : float
+        Dropout in attention and feed-forward layers (inactive in ``eval()``).
+    speaker_layers, cie_layers, lrd_layers, slbs_layers, face_transformer_layers : int
+        Depths of the speaker transformer (MSBEA), CIE, LRD, SLBS and conv3d face transformer.
+    n_mels, logmel_layers, logmel_kernel : int
+        ``logmel`` encoder: mel bands, causal conv layers and their temporal kernel (tokens).
+    blendshape_layers, blendshape_kernel : int
+        ``blendshapes`` encoder: causal conv layers and their temporal kernel (frames).
+    wav2vec2_path : str or None
+        Local directory (or cache name) of a pretrained Wav2Vec2Model, used when a new model is
+        built; ``None`` builds a random-init one from ``wav2vec2_arch``.
+    wav2vec2_arch : dict or None
+        ``Wav2Vec2Config`` as a dict; filled in from the pretrained model so a checkpoint can be
+        rebuilt without the original directory. ``None`` means wav2vec2-base size.
+    wav2vec2_context_frames : int
+        Audio context (video frames) each frame's wav2vec2 pass sees, ending at that frame's end
+        (wav2vec2 is bidirectional; a bounded, frame-ending context keeps it causal).
+    wav2vec2_freeze_feature_encoder : bool
+        Freeze the CNN feature encoder.
+    wav2vec2_frozen_layers : int
+        Freeze this many transformer layers, counted from the bottom.
+    crop_size : int
+        Face crop side for ``conv3d`` (224 like the paper, or 112).
+    conv3d_channels : list of int
+        Channels of the 3D-conv stages (each halves the spatial size).
+    conv3d_temporal_kernel : int
+        Temporal kernel of every 3D conv (causal: left context only).
+    """
+
+    audio_encoder: str = "logmel"
+    face_encoder: str = "blendshapes"
+    hidden_size: int = 128
+    num_heads: int = 8
+    ff_size: int = 256
+    latent_size: int = 128
+    period: int = 8
+    window: int = 8
+    audio_tokens_per_frame: int = 2
+    horizon: int = 64
+    momentum: float = 0.9
+    dropout: float = 0.1
+    speaker_layers: int = 1
+    cie_layers: int = 2
+    lrd_layers: int = 1
+    slbs_layers: int = 1
+    face_transformer_layers: int = 2
+    n_mels: int = 80
+    logmel_layers: int = 3
+    logmel_kernel: int = 3
+    blendshape_layers: int = 2
+    blendshape_kernel: int = 3
+    wav2vec2_path: str | None = None
+    wav2vec2_arch: dict[str, Any] | None = None
+    wav2vec2_context_frames: int = 25
+    wav2vec2_freeze_feature_encoder: bool = True
+    wav2vec2_frozen_layers: int = 0
+    crop_size: int = 112
+    conv3d_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    conv3d_temporal_kernel: int = 3
+    num_coeffs: int = NUM_COEFFS
+    face_feature_dim: int = FACE_FEATURE_DIM
+
+    def __post_init__(self) -> None:
+        """Validate on construction so a bad config fails where it is made."""
+        self.conv3d_channels = [int(c) for c in self.conv3d_channels]
+        self.validate()
+
+    @classmethod
+    def cpu_default(cls, **overrides: Any) -> "ReactFaceConfig":
+        """The CPU default: ``logmel`` + ``blendshapes``, d = 128, 8 heads, p = w = 8, k = 2."""
+        return cls(**overrides)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> "ReactFaceConfig":
+        """The paper's setup: wav2vec2-base-size audio, 3D-conv face encoder on 224 crops."""
+        base: dict[str, Any] = dict(audio_encoder="wav2vec2", face_encoder="conv3d",
+                                    crop_size=224, conv3d_channels=[64, 128, 256, 256])
+        base.update(overrides)
+        return cls(**base)
+
+    @property
+    def samples_per_token(self) -> int:
+        """16 kHz audio samples per audio token (320 for k = 2)."""
+        return SAMPLES_PER_FRAME // self.audio_tokens_per_frame
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first inconsistent value."""
+        if self.audio_encoder not in AUDIO_ENCODERS:
+            raise ValueError(f"audio_encoder must be one of {AUDIO_ENCODERS}, "
+                             f"got {self.audio_encoder!r}")
+        if self.face_encoder not in FACE_ENCODERS:
+            raise ValueError(f"face_encoder must be one of {FACE_ENCODERS}, "
+                             f"got {self.face_encoder!r}")
+        for name in ("hidden_size", "num_heads", "ff_size", "latent_size", "period", "window",
+                     "audio_tokens_per_frame", "horizon", "n_mels", "logmel_kernel",
+                     "blendshape_kernel", "crop_size", "conv3d_temporal_kernel",
+                     "wav2vec2_context_frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("speaker_layers", "cie_layers", "lrd_layers", "slbs_layers",
+                     "face_transformer_layers", "logmel_layers", "blendshape_layers",
+                     "wav2vec2_frozen_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.slbs_layers < 1 or self.lrd_layers < 1 or self.cie_layers < 1:
+            raise ValueError("cie_layers, lrd_layers and slbs_layers must be at least 1")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by "
+                             f"num_heads ({self.num_heads})")
+        if self.window % self.period:
+            suggestion = self.period * max(1, round(self.window / self.period))
+            raise ValueError(f"window w ({self.window}) must be a multiple of period p "
+                             f"({self.period}); choose e.g. window={suggestion}")
+        if SAMPLES_PER_FRAME % self.audio_tokens_per_frame:
+            raise ValueError(f"audio_tokens_per_frame must divide {SAMPLES_PER_FRAME}, "
+                             f"got {self.audio_tokens_per_frame}")
+        if self.audio_encoder == "logmel" and self.samples_per_token % 2:
+            raise ValueError("logmel needs an even number of samples per audio token "
+                             "(two mel hops per token)")
+        if self.audio_encoder == "wav2vec2" and self.audio_tokens_per_frame != 2:
+            raise ValueError("wav2vec2 produces 50 tokens/s: audio_tokens_per_frame must be 2")
+        if not (0.0 <= self.momentum < 1.0) or not math.isfinite(self.momentum):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.face_encoder == "conv3d":
+            if not self.conv3d_channels:
+                raise ValueError("conv3d_channels must list at least one stage")
+            if self.crop_size % (2 ** len(self.conv3d_channels)):
+                raise ValueError(f"crop_size {self.crop_size} must be divisible by "
+                                 f"2 ** len(conv3d_channels) = {2 ** len(self.conv3d_channels)}")
+        if self.num_coeffs != NUM_COEFFS or self.face_feature_dim != FACE_FEATURE_DIM:
+            raise ValueError(f"num_coeffs must be {NUM_COEFFS} and face_feature_dim "
+                             f"{FACE_FEATURE_DIM} (FaceVerse layout, see constants.py)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (with ``format_version``)."""
+        out = dataclasses.asdict(self)
+        out["format_version"] = CONFIG_FORMAT_VERSION
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReactFaceConfig":
+        """Build from :meth:`to_dict` output; unknown keys raise ``ValueError`` naming them."""
+        data = dict(data)
+        version = data.pop("format_version", CONFIG_FORMAT_VERSION)
+        if version != CONFIG_FORMAT_VERSION:
+            raise ValueError(f"config format_version {version} is not supported "
+                             f"(this code reads version {CONFIG_FORMAT_VERSION})")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,135 @@
+"""The five training losses of ReactFace (paper Algorithm 1).
+
+``L = L_rec^a + L_rec^s + l_kl KL + l_smo L_smo + l_div L_div`` with the paper's weights
+``l_kl = 1e-5``, ``l_smo = 10``, ``l_div = 100`` (:class:`LossWeights`). Every coefficient
+tensor here is normalised (minus the mean face), as :class:`ReactFaceOutput` holds them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from reactface_ros.model.reactface import ReactFaceOutput
+
+
+@dataclass
+class LossWeights:
+    """Weights of the auxiliary terms and the diversity kernel width."""
+
+    kl: float = 1e-5
+    smooth: float = 10.0
+    diversity: float = 100.0
+    diversity_sigma: float = 1.0
+
+
+def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
+                                    valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
+
+    Parameters
+    ----------
+    reactions : torch.Tensor
+        ``(B, M, T, 58)`` generated.
+    appropriate : torch.Tensor
+        ``(B, K, T, 58)`` real reactions appropriate to each speaker clip.
+    valid : torch.Tensor, optional
+        ``(B, K)`` bool, False for padding entries (each row needs at least one True).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar: mean over B and M of ``min_K mean_{T,58} SmoothL1``.
+    """
+    if reactions.ndim != 4 or appropriate.ndim != 4:
+        raise ValueError("reactions must be (B, M, T, 58) and appropriate (B, K, T, 58)")
+    b, m = reactions.shape[:2]
+    k = appropriate.shape[1]
+    pred = reactions[:, :, None].expand(b, m, k, *reactions.shape[2:])
+    real = appropriate[:, None].to(reactions.dtype).expand(b, m, k, *appropriate.shape[2:])
+    diff = F.smooth_l1_loss(pred, real, reduction="none").mean(dim=(-1, -2))   # (B, M, K)
+    if valid is not None:
+        if not bool(valid.any(dim=1).all()):
+            raise ValueError("every clip needs at least one valid appropriate reaction")
+        diff = diff.masked_fill(~valid[:, None, :].to(diff.device), float("inf"))
+    return diff.min(dim=2).values.mean()
+
+
+def speaker_reconstruction_loss(reconstruction: torch.Tensor,
+                                speaker: torch.Tensor) -> torch.Tensor:
+    """``L_rec^s``: SmoothL1 of the auxiliary head against the speaker's coefficients.
+
+    Both ``(B, T, 58)``, normalised.
+    """
+    return F.smooth_l1_loss(reconstruction, speaker.to(reconstruction.dtype))
+
+
+def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)), summed over the latent and averaged over the rest."""
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=-1)).mean()
+
+
+def smoothness_loss(reactions: torch.Tensor) -> torch.Tensor:
+    """``L_smo``: SmoothL1 between consecutive velocities of ``(..., T, 58)`` reactions."""
+    vel = reactions[..., 1:, :] - reactions[..., :-1, :]
+    if vel.shape[-2] < 2:
+        return reactions.new_zeros(())
+    return F.smooth_l1_loss(vel[..., 1:, :], vel[..., :-1, :])
+
+
+def diversity_loss(reactions: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    """``L_div``: mean over sample pairs i < j of ``exp(-||R_i - R_j||^2 / sigma)``.
+
+    ``reactions`` is ``(B, M, T, 58)`` with M >= 2 samples drawn from one shared speaker
+    encoding; ``||.||^2`` is the squared L2 norm over the 58 coefficients averaged over the T
+    frames (so sigma does not depend on the clip length). Low when samples differ.
+    """
+    b, m = reactions.shape[:2]
+    if m < 2:
+        raise ValueError("the diversity loss needs num_samples >= 2")
+    flat = reactions.reshape(b, m, -1, reactions.shape[-1])
+    d2 = (flat[:, :, None] - flat[:, None]).pow(2).sum(-1).mean(-1)          # (B, M, M)
+    i, j = torch.triu_indices(m, m, offset=1, device=reactions.device)
+    return torch.exp(-d2[:, i, j] / sigma).mean()
+
+
+def reactface_loss(output: ReactFaceOutput, appropriate: torch.Tensor,
+                   speaker_target: torch.Tensor, valid: torch.Tensor | None = None,
+                   weights: LossWeights | None = None) -> dict[str, torch.Tensor]:
+    """Total loss and its terms.
+
+    Parameters
+    ----------
+    output : ReactFaceOutput
+        From ``ReactFace.forward`` (normalised).
+    appropriate : torch.Tensor
+        ``(B, K, T, 58)`` normalised appropriate real reactions.
+    speaker_target : torch.Tensor
+        ``(B, T, 58)`` normalised speaker coefficients.
+    valid : torch.Tensor, optional
+        ``(B, K)`` validity of the appropriate reactions.
+    weights : LossWeights, optional
+        Paper weights by default.
+
+    Returns
+    -------
+    dict
+        ``total``, ``rec_listener``, ``rec_speaker``, ``kl``, ``smooth``, ``diversity``
+        (``diversity`` is 0 when M = 1).
+    """
+    w = weights or LossWeights()
+    terms = {
+        "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid),
+        "rec_speaker": speaker_reconstruction_loss(output.speaker_reconstruction,
+                                                   speaker_target),
+        "kl": kl_loss(output.mu, output.logvar),
+        "smooth": smoothness_loss(output.reactions),
+    }
+    if output.reactions.shape[1] >= 2:
+        terms["diversity"] = diversity_loss(output.reactions, w.diversity_sigma)
+    else:
+        terms["diversity"] = output.reactions.new_zeros(())
+    terms["total"] = (terms["rec_listener"] + terms["rec_speaker"] + w.kl * terms["kl"]
+                      + w.smooth * terms["smooth"] + w.diversity * terms["diversity"])
+    return terms

@@ -1,0 +1,263 @@
+"""ReactionStream: equals whole-sequence generation, bounded state, robust input handling."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reactface_ros.model import ReactFace, ReactFaceConfig
+from reactface_ros.model.audio import StreamingResampler, resample_to_16k
+from reactface_ros.streaming import ReactionStream
+
+TINY = dict(hidden_size=16, num_heads=2, ff_size=32, latent_size=8, horizon=12, n_mels=16,
+            period=4, window=8, dropout=0.0)
+FPS = 25
+
+
+def tiny_model(**overrides) -> ReactFace:
+    torch.manual_seed(0)
+    return ReactFace(ReactFaceConfig(**{**TINY, **overrides})).eval()
+
+
+def inputs(t: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    audio = (0.1 * rng.standard_normal(t * 640)).astype(np.float32)
+    face = rng.random((t, 59)).astype(np.float32)
+    face[:, 58] = 1.0
+    return audio, face
+
+
+def run_stream(stream, audio, face, chunk_sizes=None, rate=16000):
+    """Push audio in the given chunk sizes interleaved with faces by time; flush."""
+    rng = np.random.default_rng(1)
+    wins, pos = [], 0
+    for i in range(face.shape[0]):
+        frame_end = (i + 1) * rate // FPS
+        while pos < min(frame_end, audio.shape[0]):
+            n = int(rng.integers(1, 2000)) if chunk_sizes is None else chunk_sizes
+            chunk = audio[pos:pos + n]
+            wins += stream.push_audio(chunk, rate, pos / rate)
+            pos += chunk.shape[0]
+        wins += stream.push_face(face[i], i / FPS)
+    wins += stream.flush()
+    return wins
+
+
+def stacked(wins):
+    return np.concatenate([w.reactions for w in wins], axis=1)
+
+
+def test_stream_equals_whole_sequence_with_any_chunking():
+    model = tiny_model()
+    audio, face = inputs(61)
+    ref = model.generate(audio[None], face[None], num_samples=3, seed=7)[0].numpy()
+    for chunks in (None, 640, 17):
+        stream = ReactionStream(model, num_samples=3, seed=7)
+        wins = run_stream(stream, audio, face, chunk_sizes=chunks)
+        assert [w.start_frame for w in wins] == list(range(0, 61, 8))
+        out = stacked(wins)
+        assert out.shape == (3, 61, 58) and out.dtype == np.float32
+        np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
+        np.testing.assert_allclose(wins[1].stamps, np.arange(8, 16) / FPS)
+        assert not any(w.repeated.any() for w in wins)
+
+
+def test_conv3d_stream_equals_whole_sequence():
+    model = tiny_model(face_encoder="conv3d", crop_size=16, conv3d_channels=[4, 8],
+                       face_transformer_layers=1)
+    rng = np.random.default_rng(2)
+    audio, _ = inputs(24)
+    crops = rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)      # (S, S, 3) like cv2
+    ref = model.generate(audio[None], crops.transpose(0, 3, 1, 2)[None], num_samples=2,
+                         seed=1)[0].numpy()
+    stream = ReactionStream(model, num_samples=2, seed=1)
+    np.testing.assert_allclose(stacked(run_stream(stream, audio, crops)), ref, atol=1e-5)
+
+
+def test_resampled_stream_equals_generation_on_resampled_audio():
+    model = tiny_model()
+    _, face = inputs(32)
+    rng = np.random.default_rng(3)
+    audio48 = (0.1 * rng.standard_normal(32 * 1920)).astype(np.float32)
+    ref = model.generate(resample_to_16k(audio48, 48000)[None], face[None], num_samples=2,
+                         seed=0)[0].numpy()
+    stream = ReactionStream(model, num_samples=2, seed=0)
+    out = stacked(run_stream(stream, audio48, face, rate=48000))
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert stream.health.audio_resyncs == 0
+
+
+def test_resampler_chunking_and_accuracy():
+    rng = np.random.default_rng(4)
+    for rate in (8000, 44100, 48000):
+        x = rng.standard_normal(rate // 2)
+        whole = resample_to_16k(x, rate)
+        rs, parts, i = StreamingResampler(rate), [], 0
+        while i < x.size:
+            n = int(rng.integers(1, 999))
+            parts.append(rs.process(x[i:i + n]))
+            i += n
+        parts.append(rs.flush())
+        assert np.array_equal(np.concatenate(parts).astype(np.float32), whole)
+        assert whole.size == 8000
+        t = np.arange(rate) / rate
+        sine = resample_to_16k(np.sin(2 * np.pi * 440 * t), rate)
+        ref = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+        assert np.abs(sine[200:-200] - ref[200:-200]).max() < 1e-3
+    stereo = np.stack([np.ones(160), -np.ones(160)], axis=1).astype(np.int16)
+    assert np.array_equal(resample_to_16k(stereo, 16000), np.zeros(160, np.float32))
+
+
+def test_each_frame_encoded_once_and_state_bounded():
+    model = tiny_model()
+    calls = []
+    original = model.speaker.forward
+
+    def counting(audio, face, start, state=None):
+        calls.append((audio.shape[1], face.shape[1], start))
+        return original(audio, face, start, state)
+
+    model.speaker.forward = counting
+    stream = ReactionStream(model, num_samples=4, seed=0)
+    audio, face = inputs(8 * 40)
+    sizes = []
+    for i in range(face.shape[0]):
+        stream.push_audio(audio[i * 640:(i + 1) * 640], 16000, i / FPS)
+        if stream.push_face(face[i], i / FPS):
+            sizes.append(stream.buffer_sizes())
+    assert len(calls) == 40
+    assert all(c == (8 * 640, 8, 8 * n) for n, c in enumerate(calls))
+    h, w = TINY["horizon"], TINY["window"]
+    steady = sizes[5:]
+    assert all(s == steady[0] for s in steady)
+    assert steady[0]["face_keys"] == (1, h + w - 1, 16)
+    assert steady[0]["audio_keys"] == (1, 2 * (h + w - 1), 16)
+    assert steady[0]["past"] == (4, h, 16)
+    speaker_state = stream.state.speaker
+    assert speaker_state["audio"]["history"].shape == (1, 240)
+    assert all(c.shape[1] == 2 for c in speaker_state["face"]["convs"])
+    assert all(c.shape[1] == h - 1 for c in speaker_state["layers"])
+
+
+def test_seeding_and_reset():
+    model = tiny_model()
+    audio, face = inputs(24)
+    a = stacked(run_stream(ReactionStream(model, num_samples=2, seed=3), audio, face, 640))
+    stream = ReactionStream(model, num_samples=2, seed=3)
+    run_stream(stream, *inputs(16, seed=5), 640)
+    stream.reset()
+    assert stream.health.windows == 0 and stream.next_frame == 0
+    b = stacked(run_stream(stream, audio, face, 640))
+    assert np.array_equal(a, b)
+    c = stacked(run_stream(ReactionStream(model, num_samples=2, seed=4), audio, face, 640))
+    assert not np.allclose(a, c)
+
+
+def test_missing_duplicate_and_absent_faces():
+    model = tiny_model()
+    audio, face = inputs(24)
+    stream = ReactionStream(model, num_samples=1, seed=0, max_lag_s=None)
+    stream.push_audio(audio, 16000, 0.0)
+    wins = []
+    for i in range(24):
+        if i in (3, 4, 10):
+            continue                                          # lost frames
+        wins += stream.push_face(face[i] if i != 12 else None, i / FPS)
+        if i == 6:
+            wins += stream.push_face(face[i], i / FPS + 0.01)  # duplicate in the same slot
+    wins += stream.flush()
+    repeated = np.concatenate([w.repeated for w in wins])
+    assert repeated.nonzero()[0].tolist() == [3, 4, 10]
+    h = stream.health
+    assert (h.frames_repeated, h.frames_dropped, h.no_face_frames) == (3, 1, 1)
+    assert stacked(wins).shape == (1, 24, 58)
+    # a repeated slot holds the previous frame's features: equal to generating with them
+    filled = face.copy()
+    filled[3] = filled[4] = face[2]
+    filled[10] = face[9]
+    filled[12] = 0.0
+    ref = model.generate(audio[None], filled[None], num_samples=1, seed=0)[0].numpy()
+    np.testing.assert_allclose(stacked(wins), ref, atol=1e-5)
+
+
+def test_nonfinite_audio_silence_and_no_audio():
+    model = tiny_model()
+    audio, face = inputs(16)
+    audio[100:150] = np.nan
+    audio[700] = np.inf
+    stream = ReactionStream(model, num_samples=2, seed=0)
+    out = stacked(run_stream(stream, audio, face, 640))
+    assert stream.health.nonfinite_audio_samples == 51 and np.isfinite(out).all()
+    clean = audio.copy()
+    clean[~np.isfinite(clean)] = 0
+    ref = model.generate(clean[None], face[None], num_samples=2, seed=0)[0].numpy()
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    silent = ReactionStream(model, num_samples=2, seed=0)
+    assert np.isfinite(stacked(run_stream(silent, np.zeros_like(audio), face, 640))).all()
+    # no audio at all: after max_lag_s of video the audio is filled with silence
+    mute = ReactionStream(model, num_samples=1, seed=0, max_lag_s=0.2)
+    wins = []
+    for i in range(40):
+        wins += mute.push_face(face[i % 16], i / FPS)
+    assert len(wins) >= 3 and mute.health.audio_filled_samples > 0
+
+
+def test_clock_drift_resyncs_audio():
+    model = tiny_model()
+    audio, face = inputs(48)
+    stream = ReactionStream(model, num_samples=1, seed=0, drift_tolerance_s=0.02)
+    drift = 1.02                               # stamps run 2 % fast vs the sample clock
+    wins = []
+    for i in range(48):
+        wins += stream.push_audio(audio[i * 640:(i + 1) * 640], 16000, i * drift / FPS)
+        wins += stream.push_face(face[i], i / FPS)
+    wins += stream.flush()
+    h = stream.health
+    assert h.audio_resyncs >= 1 and h.audio_gap_samples > 0
+    assert stacked(wins).shape == (1, 48, 58)
+    # late audio (stamp inside already-written time) is trimmed, not shifted
+    stream.reset()
+    stream.push_audio(np.zeros(1280, np.float32), 16000, 0.0)
+    stream.push_audio(np.zeros(1280, np.float32), 16000, 0.05)
+    assert stream.health.audio_overlap_samples == 1280 - 800
+
+
+def test_caller_errors():
+    model = tiny_model()
+    stream = ReactionStream(model, num_samples=1, seed=0)
+    with pytest.raises(ValueError, match=r"\(59,\)"):
+        stream.push_face(np.zeros(58), 0.0)
+    stream.push_face(np.zeros(59), 1.0)
+    with pytest.raises(ValueError, match="must not decrease"):
+        stream.push_face(np.zeros(59), 0.5)
+    with pytest.raises(ValueError, match="finite"):
+        stream.push_face(np.zeros(59), float("nan"))
+    with pytest.raises(ValueError, match="sample_rate"):
+        stream.push_audio(np.zeros(10), 0, 1.0)
+    with pytest.raises(ValueError, match=r"\(n,\) or \(n, channels\)"):
+        stream.push_audio(np.zeros((2, 2, 2)), 16000, 1.0)
+    stream.push_audio(np.zeros(10), 16000, 1.0)
+    with pytest.raises(ValueError, match="must not decrease"):
+        stream.push_audio(np.zeros(10), 16000, 0.9)
+    with pytest.raises(ValueError, match="num_samples"):
+        ReactionStream(model, num_samples=0)
+    crops = ReactionStream(tiny_model(face_encoder="conv3d", crop_size=16,
+                                      conv3d_channels=[4, 8]), num_samples=1)
+    with pytest.raises(ValueError, match="crop_size=16"):
+        crops.push_face(np.zeros((32, 32, 3), np.uint8), 0.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_stream_matches_generation(dtype):
+    model = tiny_model().to("cuda", dtype)
+    audio, face = inputs(40)
+    ref = model.generate(audio[None], face[None], num_samples=3, seed=2)[0].cpu().numpy()
+    stream = ReactionStream(model, num_samples=3, seed=2, device="cuda")
+    out = stacked(run_stream(stream, audio, face, 640))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, ref, atol=1e-5 if dtype == torch.float32 else 5e-2)
+    cpu = tiny_model()
+    cpu_ref = cpu.generate(audio[None], face[None], num_samples=3, seed=2)[0].numpy()
+    if dtype == torch.float32:
+        np.testing.assert_allclose(out, cpu_ref, atol=1e-3)
