@@ -215,6 +215,22 @@ def name_permutation(from_names, to_names, *, case_sensitive: bool = False):
     return index, index >= 0
 
 
+def mirrored_name(name: str) -> str:
+    """Return the name of the same blendshape on the other side (``Left`` <-> ``Right``)."""
+    if name.endswith("Left"):
+        return name[:-4] + "Right"
+    if name.endswith("Right"):
+        return name[:-5] + "Left"
+    return name
+
+
+#: ``weights[MIRROR_PERMUTATION]`` swaps every left/right blendshape pair (FaceVerse order),
+#: e.g. ``eyeBlinkLeft`` <-> ``eyeBlinkRight``, ``mouthLeft`` <-> ``mouthRight``: the face as
+#: seen in a mirror.
+MIRROR_PERMUTATION: tuple[int, ...] = tuple(
+    BLENDSHAPE_INDEX[mirrored_name(name)] for name in ARKIT_BLENDSHAPE_NAMES)
+
+
 assert len(MEDIAPIPE_BLENDSHAPE_NAMES) == NUM_BLENDSHAPES
 assert sorted(LIVELINK_BLENDSHAPE_NAMES) == sorted(ARKIT_BLENDSHAPE_NAMES)
 assert LIVELINK_NUM_CURVES == 61

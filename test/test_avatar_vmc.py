@@ -170,6 +170,27 @@ def test_head_pose_options_reference_mirror_clamp_translation(receiver):
     np.testing.assert_allclose(pos, [-0.2, 0.1, -0.32], atol=1e-5)
 
 
+def test_mirror_swaps_sides_and_flips_yaw(receiver):
+    frame = frontal_frame()
+    frame[BLENDSHAPE_INDEX["eyeBlinkLeft"]] = 0.9
+    frame[BLENDSHAPE_INDEX["mouthLeft"]] = 0.4
+    frame[BLENDSHAPE_INDEX["jawOpen"]] = 0.3
+    frame[52:55] = FRONTAL_ROTATION + (0.0, 0.4, 0.0)
+    for mirror in (False, True):
+        with VmcSender("127.0.0.1", receiver.port, VmcConfig(mirror=mirror)) as sender:
+            sender.send_frame(frame)
+    plain, mirrored = [p for _, p in receiver.wait_for(2)]
+    plain_vals, mirror_vals = (dict(a for addr, a in p if addr == "/VMC/Ext/Blend/Val")
+                               for p in (plain, mirrored))
+    assert plain_vals["EyeBlinkLeft"] == pytest.approx(0.9) and plain_vals["EyeBlinkRight"] == 0
+    assert mirror_vals["EyeBlinkRight"] == pytest.approx(0.9) and mirror_vals["EyeBlinkLeft"] == 0
+    assert mirror_vals["MouthRight"] == pytest.approx(0.4) and mirror_vals["MouthLeft"] == 0
+    assert mirror_vals["JawOpen"] == pytest.approx(0.3)
+    yaw_plain = quat_rotate(head_of(plain)[1], [0, 0, 1])[0]
+    yaw_mirror = quat_rotate(head_of(mirrored)[1], [0, 0, 1])[0]
+    assert yaw_plain == pytest.approx(-yaw_mirror, abs=1e-6) and yaw_plain > 0.3
+
+
 def test_paced_player_keeps_the_frame_rate(receiver):
     fps, n = 40.0, 24
     rng = np.random.default_rng(1)
@@ -289,11 +310,13 @@ def test_cli_plays_a_file_and_refuses_bad_ones(receiver, tmp_path, capsys):
     code = cli_main(["avatar", "--reactions", str(tmp_path / "r.npy"),
                      "--vmc", f"127.0.0.1:{receiver.port}", "--fps", "50", "--sample", "1"])
     assert code == 0
-    packets = receiver.wait_for(6)
-    assert len(packets) == 6
+    packets = receiver.wait_for(7)
+    assert len(packets) == 7  # 6 frames, then a calm rest face
     jaw = [dict(p[i][1] for i in range(52))["JawOpen"] for _, p in packets]
-    np.testing.assert_allclose(jaw, reactions[1, :, BLENDSHAPE_INDEX["jawOpen"]], atol=1e-6)
-    assert "sent=6" in capsys.readouterr().out
+    np.testing.assert_allclose(jaw[:6], reactions[1, :, BLENDSHAPE_INDEX["jawOpen"]], atol=1e-6)
+    rest = [v for a, v in packets[6][1] if a == "/VMC/Ext/Blend/Val"]
+    assert all(value == 0.0 for _, value in rest)
+    assert "played 6/6 frames" in capsys.readouterr().out
 
     reactions[1, 4, 60 - 3] = np.nan
     np.save(tmp_path / "bad.npy", reactions)
@@ -303,7 +326,7 @@ def test_cli_plays_a_file_and_refuses_bad_ones(receiver, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "sample 1 frame 4" in err and "--skip-invalid" in err
     assert cli_main(args + ["--skip-invalid"]) == 0
-    assert "sent=5 dropped=0 errors=0 rejected=1" in capsys.readouterr().out
+    assert "sent=6 dropped=0 errors=0 rejected=1" in capsys.readouterr().out
     assert cli_main(args[:3] + ["--fps", "50"]) == 2
     assert "--vmc" in capsys.readouterr().err
     assert cli_main(args[:-1] + ["7"]) == 2

@@ -98,3 +98,17 @@ def test_reorder_case_handling_and_errors():
     index, present = c.name_permutation(c.ARKIT_BLENDSHAPE_NAMES, c.MEDIAPIPE_BLENDSHAPE_NAMES)
     assert index[0] == -1 and not present[0] and present[1:].all()
     assert sorted(index[1:].tolist()) == sorted(set(range(52)) - {51})
+
+
+def test_mirror_permutation_swaps_left_and_right():
+    perm = np.array(c.MIRROR_PERMUTATION)
+    assert sorted(perm.tolist()) == list(range(52))
+    np.testing.assert_array_equal(perm[perm], np.arange(52))  # mirroring twice is identity
+    names = c.ARKIT_BLENDSHAPE_NAMES
+    unsided = {names[i] for i in range(52) if perm[i] == i}
+    assert unsided == {"browInnerUp", "cheekPuff", "jawForward", "jawOpen", "mouthClose",
+                       "mouthFunnel", "mouthPucker", "mouthRollLower", "mouthRollUpper",
+                       "mouthShrugLower", "mouthShrugUpper", "tongueOut"}
+    assert names[perm[c.BLENDSHAPE_INDEX["mouthLeft"]]] == "mouthRight"
+    assert names[perm[c.BLENDSHAPE_INDEX["eyeLookInLeft"]]] == "eyeLookInRight"
+    assert c.mirrored_name("jawRight") == "jawLeft"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reactface_ros.constants import ROTATION_SLICE, TRANSLATION_SLICE
+from reactface_ros.constants import NUM_COEFFS, ROTATION_SLICE, TRANSLATION_SLICE
 from reactface_ros.geometry import FRONTAL_ROTATION, euler_to_matrix, matrix_to_quaternion
 
 #: Typical camera distance of a REACT face (the mean face's translation z).
@@ -146,10 +146,16 @@ class HeadPoseConverter:
     ----------
     config : HeadPoseConfig, optional
         Reference pose, sign flips, scales and clamps.
+    mirror : bool
+        Show the pose as in a mirror: yaw, roll and sideways translation flip sign (on top of
+        ``config.angle_signs``).
     """
 
-    def __init__(self, config: HeadPoseConfig | None = None) -> None:
+    def __init__(self, config: HeadPoseConfig | None = None, mirror: bool = False) -> None:
         self.config = config or HeadPoseConfig()
+        mirror_signs = np.array([1.0, -1.0, -1.0]) if mirror else np.ones(3)
+        self._signs = tuple((np.asarray(self.config.angle_signs) * mirror_signs).tolist())
+        self._t_signs = np.array([-1.0 if mirror else 1.0, 1.0, 1.0])
         self._ref_t = np.asarray(self.config.reference_translation, dtype=np.float64)
         self._ref_r_inv = euler_to_matrix(np.asarray(self.config.reference_rotation)).T
         self._max_angle = np.deg2rad(self.config.max_angle_deg)
@@ -171,9 +177,9 @@ class HeadPoseConverter:
         q = self._ref_r_inv @ euler_to_matrix(np.asarray(coeffs[ROTATION_SLICE], np.float64))
         q = _clamp_angle(q, self._max_angle)
         cfg = self.config
-        if cfg.angle_signs != (1.0, 1.0, 1.0) or cfg.angle_scale != 1.0:
+        if self._signs != (1.0, 1.0, 1.0) or cfg.angle_scale != 1.0:
             yaw, pitch, roll = yaw_pitch_roll(q)
-            sx, sy, sz = cfg.angle_signs
+            sx, sy, sz = self._signs
             q = matrix_from_yaw_pitch_roll(
                 np.array([yaw * sy, pitch * sx, roll * sz]) * cfg.angle_scale)
         return q
@@ -193,7 +199,14 @@ class HeadPoseConverter:
         if not self.config.send_translation:
             return np.zeros(3)
         offset = np.asarray(coeffs[TRANSLATION_SLICE], np.float64) - self._ref_t
-        return -offset * self.config.translation_scale
+        return -offset * self._t_signs * self.config.translation_scale
+
+    def rest_frame(self) -> np.ndarray:
+        """Return a ``(58,)`` frame with zero blendshapes at the reference pose (a calm face)."""
+        frame = np.zeros(NUM_COEFFS)
+        frame[ROTATION_SLICE] = self.config.reference_rotation
+        frame[TRANSLATION_SLICE] = self.config.reference_translation
+        return frame
 
 
 def mean_reference(reactions: np.ndarray) -> HeadPoseConfig:

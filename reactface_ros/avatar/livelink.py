@@ -42,12 +42,13 @@ from reactface_ros.avatar.validation import (InputLimits, InvalidFrameError, cla
                                              validate_frame)
 from reactface_ros.constants import (ARKIT_BLENDSHAPE_NAMES, BLENDSHAPE_INDEX, FPS,
                                      LIVELINK_BLENDSHAPE_NAMES, LIVELINK_NUM_CURVES,
-                                     name_permutation)
+                                     MIRROR_PERMUTATION, name_permutation)
 
 LIVELINK_DEFAULT_PORT = 11111
 LIVELINK_PACKET_VERSION = 6
 
 _TO_LIVELINK, _ = name_permutation(ARKIT_BLENDSHAPE_NAMES, LIVELINK_BLENDSHAPE_NAMES)
+_MIRROR = np.array(MIRROR_PERMUTATION)
 
 
 @dataclass
@@ -70,6 +71,9 @@ class LiveLinkConfig:
         Multiplier from radians to the curve values the receiving rig expects.
     eye_angle_rad : float
         Eye yaw/pitch at a full ``eyeLook*`` weight, radians; 0 sends zero eye angles.
+    mirror : bool
+        Drive the avatar as a mirror image of the listener: left/right blendshapes swap, head
+        yaw and roll (and sideways translation) flip.
     limits : InputLimits
         Clamping and rejection ranges for the coefficients.
     """
@@ -81,6 +85,7 @@ class LiveLinkConfig:
     head_pose: HeadPoseConfig = field(default_factory=HeadPoseConfig)
     angle_scale: float = 1.0
     eye_angle_rad: float = 0.5
+    mirror: bool = False
     limits: InputLimits = field(default_factory=InputLimits)
 
 
@@ -133,7 +138,7 @@ class LiveLinkSender:
         if not name:
             raise ValueError("subject_name must not be empty")
         self.device_id = device_id
-        self.head = HeadPoseConverter(self.config.head_pose)
+        self.head = HeadPoseConverter(self.config.head_pose, self.config.mirror)
         self.stats = SenderStats()
         self._udp = UdpSender(host, port, self.stats)
         self._header = (struct.pack("<I", LIVELINK_PACKET_VERSION) + b"$" + device_id.encode()
@@ -159,6 +164,8 @@ class LiveLinkSender:
         frame = validate_frame(coeffs, self.config.limits, frame_index)
         weights, n_clamped = clamp_blendshapes(frame, self.config.limits)
         self.stats.clamped += n_clamped
+        if self.config.mirror:
+            weights = weights[_MIRROR]
         out = np.zeros(LIVELINK_NUM_CURVES)
         out[:52] = weights[_TO_LIVELINK]
         if self.config.send_head:
@@ -199,6 +206,10 @@ class LiveLinkSender:
             self.stats.last_error = str(exc)
             return False
         return self._udp.send(payload)
+
+    def send_rest(self) -> bool:
+        """Send a calm face (zero blendshapes, reference head pose), e.g. when playback ends."""
+        return self.send_frame(self.head.rest_frame())
 
     @property
     def address(self) -> tuple:

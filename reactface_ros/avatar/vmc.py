@@ -27,7 +27,7 @@ from reactface_ros.avatar.head_pose import HeadPoseConfig, HeadPoseConverter
 from reactface_ros.avatar.udp import SenderStats, UdpSender
 from reactface_ros.avatar.validation import (InputLimits, InvalidFrameError, clamp_blendshapes,
                                              validate_frame)
-from reactface_ros.constants import perfect_sync_names
+from reactface_ros.constants import MIRROR_PERMUTATION, perfect_sync_names
 
 VMC_DEFAULT_PORT = 39539
 BLEND_VAL = "/VMC/Ext/Blend/Val"
@@ -35,6 +35,8 @@ BLEND_APPLY = "/VMC/Ext/Blend/Apply"
 BONE_POS = "/VMC/Ext/Bone/Pos"
 STATUS_OK = "/VMC/Ext/OK"
 STATUS_TIME = "/VMC/Ext/T"
+
+_MIRROR = np.array(MIRROR_PERMUTATION)
 
 
 @dataclass
@@ -56,6 +58,9 @@ class VmcConfig:
         Reference pose, sign flips, clamps and translation handling.
     send_status : bool
         Whether to add ``/VMC/Ext/OK 1`` and ``/VMC/Ext/T``.
+    mirror : bool
+        Drive the avatar as a mirror image of the listener: left/right blendshapes swap, head
+        yaw and roll (and sideways translation) flip.
     limits : InputLimits
         Clamping and rejection ranges for the coefficients.
     """
@@ -66,6 +71,7 @@ class VmcConfig:
     head_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     head_pose: HeadPoseConfig = field(default_factory=HeadPoseConfig)
     send_status: bool = True
+    mirror: bool = False
     limits: InputLimits = field(default_factory=InputLimits)
 
 
@@ -123,7 +129,7 @@ class VmcSender:
                  config: VmcConfig | None = None) -> None:
         self.config = config or VmcConfig()
         self.names = perfect_sync_names(self.config.name_case)
-        self.head = HeadPoseConverter(self.config.head_pose)
+        self.head = HeadPoseConverter(self.config.head_pose, self.config.mirror)
         self.stats = SenderStats()
         self._udp = UdpSender(host, port, self.stats)
         self._start = time.monotonic()
@@ -154,6 +160,8 @@ class VmcSender:
         frame = validate_frame(coeffs, cfg.limits, frame_index)
         weights, n_clamped = clamp_blendshapes(frame, cfg.limits)
         self.stats.clamped += n_clamped
+        if self.config.mirror:
+            weights = weights[_MIRROR]
         messages = [template + struct.pack(">f", value)
                     for template, value in zip(self._val_templates, weights.tolist())]
         if cfg.send_head:
@@ -186,6 +194,10 @@ class VmcSender:
             self.stats.last_error = str(exc)
             return False
         return self._udp.send(payload)
+
+    def send_rest(self) -> bool:
+        """Send a calm face (zero blendshapes, reference head pose), e.g. when playback ends."""
+        return self.send_frame(self.head.rest_frame())
 
     @property
     def address(self) -> tuple:

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="head pose shown as 'straight ahead': the frontal pose or the "
                              "reaction's mean pose (default frontal)")
     parser.add_argument("--mirror", action="store_true",
-                        help="mirror head yaw and roll (like a VTuber mirror view)")
+                        help="drive the avatar as a mirror image: swap left/right blendshapes, "
+                             "flip head yaw and roll")
     parser.add_argument("--no-head", action="store_true", help="send blendshapes only")
     parser.add_argument("--send-translation", action="store_true",
                         help="also send head translation offsets (VMC head bone position)")
@@ -54,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.vmc and not args.livelink:
         print("error: give --vmc HOST:PORT and/or --livelink HOST:PORT", file=sys.stderr)
         return 2
-    if not args.fps > 0:
-        print(f"error: --fps must be > 0, got {args.fps}", file=sys.stderr)
+    if not args.fps > 0 or args.loop < 0:
+        print(f"error: --fps must be > 0 and --loop >= 0, got {args.fps} and {args.loop}",
+              file=sys.stderr)
         return 2
     try:
         reactions = load_reactions(args.reactions)
@@ -82,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
     bad = {p.frame for p in problems}
     valid = frames[[i for i in range(n_frames) if i not in bad]]
     pose = mean_reference(valid) if args.reference == "mean" and len(valid) else HeadPoseConfig()
-    if args.mirror:
-        pose.angle_signs = (1.0, -1.0, -1.0)
     pose.send_translation = args.send_translation
 
     senders = []
@@ -91,12 +91,13 @@ def run(args: argparse.Namespace) -> int:
         if args.vmc:
             host, port = parse_host_port(args.vmc, 39539)
             senders.append(VmcSender(host, port, VmcConfig(
-                name_case=args.name_case, send_head=not args.no_head, head_pose=pose)))
+                name_case=args.name_case, send_head=not args.no_head, head_pose=pose,
+                mirror=args.mirror)))
         if args.livelink:
             host, port = parse_host_port(args.livelink, 11111)
             senders.append(LiveLinkSender(host, port, LiveLinkConfig(
                 subject_name=args.subject, fps=max(1, round(args.fps)),
-                send_head=not args.no_head, head_pose=pose)))
+                send_head=not args.no_head, head_pose=pose, mirror=args.mirror)))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for sender in senders:
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted")
     finally:
         for sender in senders:
+            sender.send_rest()  # leave the avatar with a calm face, not the last expression
             stats = sender.stats
             print(f"{type(sender).__name__}: sent={stats.sent} dropped={stats.dropped} "
                   f"errors={stats.errors} rejected={stats.rejected} clamped={stats.clamped}"
