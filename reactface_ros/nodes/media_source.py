@@ -1,0 +1,270 @@
+"""``media_source`` node: plays a speaker video file onto the camera and microphone topics.
+
+The video's frames (and its audio, or a separate wav) go out on the same topics as the camera
+and microphone nodes, for runs and tests without hardware.
+
+Two pacing modes:
+
+* ``realtime``: frame ``i`` is published at ``start + i / fps`` (wall clock) and stamped with
+  that time, exactly like a camera; audio in chunks of ``chunk_ms``, stamped with the time of
+  their first sample.
+* ``fast``: as fast as the graph consumes. The node publishes ``/clock`` (simulated time; run
+  the other nodes with ``use_sim_time``), stamps frames on the same media timeline, and keeps at
+  most ``max_in_flight`` frames ahead of the last frame index seen on ``progress_topic``.
+
+Before the first message it waits until every output topic has ``min_subscribers`` matched
+subscribers (recorder included), so nothing is lost to discovery.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from rosgraph_msgs.msg import Clock
+
+from reactface_ros.constants import FPS
+
+from . import diagnostics as diag
+from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
+                     msg_class, run_node)
+from .conversions import audio_chunk_msg, numpy_to_image, set_stamp_ns
+from .qos import qos_profile
+
+
+def probe_media(path: str | Path) -> tuple[float, int]:
+    """``(fps, frame count)`` of a video file (count 0 when the container does not say)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or FPS)
+        return fps, int(stream.frames or 0)
+
+
+def iter_video_frames(path: str | Path):
+    """Yield ``(H, W, 3)`` uint8 RGB frames of a video file."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def read_audio_track(path: str | Path) -> tuple[np.ndarray, int] | None:
+    """``((N, C) float32 samples, sample rate)`` of a file's first audio stream, or ``None``."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        rate = int(stream.rate or stream.codec_context.sample_rate)
+        blocks = []
+        for frame in container.decode(audio=0):
+            arr = frame.to_ndarray()
+            if frame.format.is_planar:
+                arr = arr.T  # (C, n) -> (n, C)
+            else:
+                arr = arr.reshape(-1, len(frame.layout.channels))
+            if np.issubdtype(arr.dtype, np.integer):
+                arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+            blocks.append(arr.astype(np.float32))
+    if not blocks:
+        return None
+    return np.concatenate(blocks, axis=0), rate
+
+
+class MediaSourceNode(ReactfaceNode):
+    """Publishes a video file's frames and audio as speaker image and audio topics."""
+
+    NODE_NAME = "media_source"
+    PARAMS = (
+        ParamSpec("video", "", "speaker video file (any format PyAV/FFmpeg reads)"),
+        ParamSpec("audio", "", "separate audio file (wav, ...); empty: the video's own track"),
+        ParamSpec("mode", "realtime", "pacing: 'realtime' (wall clock, like a camera) or 'fast' "
+                  "(as fast as the graph consumes, publishing /clock)"),
+        ParamSpec("chunk_ms", 40.0, "audio chunk length in milliseconds"),
+        ParamSpec("min_subscribers", 1, "wait until every output topic has this many "
+                  "subscribers before the first message"),
+        ParamSpec("wait_timeout_s", 30.0, "give up waiting for subscribers after this long and "
+                  "start anyway (0 waits forever)"),
+        ParamSpec("max_in_flight", 4, "fast mode: frames published ahead of the last one seen "
+                  "on progress_topic"),
+        ParamSpec("progress_timeout_s", 5.0, "fast mode: publish the next frame anyway when "
+                  "progress_topic stays quiet this long"),
+        ParamSpec("loop", False, "start over at the end of the file"),
+        ParamSpec("frame_id", "speaker_camera", "header.frame_id of the images"),
+        ParamSpec("audio_frame_id", "speaker_mic", "header.frame_id of the audio chunks"),
+        ParamSpec("exit_when_done", False, "shut the process down after the last frame"),
+    )
+    TOPICS = (
+        TopicSpec("speaker/image", "sensor_msgs/msg/Image", "pub", "reliable",
+                  "speaker video frames (rgb8), stamped with their (simulated) capture time"),
+        TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "pub", "reliable",
+                  "speaker audio chunks at the file's sample rate"),
+        TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
+                  "reliable", "fast mode: progress of the graph (frame_index)"),
+        TopicSpec("/clock", "rosgraph_msgs/msg/Clock", "pub", "reliable",
+                  "fast mode only: simulated time", optional=True),
+        DIAGNOSTICS_TOPIC,
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        video = str(self.param("video"))
+        if not video or not Path(video).is_file():
+            raise NodeStartError(f"media_source: video file {video!r} not found; set the "
+                                 "'video' parameter to a speaker video")
+        self.mode = str(self.param("mode"))
+        if self.mode not in ("realtime", "fast"):
+            raise NodeStartError(f"media_source: mode must be 'realtime' or 'fast', got "
+                                 f"{self.mode!r}")
+        self.video = video
+        self.fps, self.total_frames = probe_media(video)
+        audio_path = str(self.param("audio")) or video
+        if not Path(audio_path).is_file():
+            raise NodeStartError(f"media_source: audio file {audio_path!r} not found")
+        track = read_audio_track(audio_path)
+        if track is None:
+            self.get_logger().warning(f"{audio_path} has no audio track: publishing frames only")
+            self.audio, self.sample_rate = np.zeros((0, 1), np.float32), 16000
+        else:
+            self.audio, self.sample_rate = track
+        if abs(self.fps - FPS) > 0.01:
+            self.get_logger().warning(f"{video} runs at {self.fps:.3f} fps; the model expects "
+                                      f"{FPS} fps (frames are published at the file's rate)")
+        self.chunk = max(1, int(round(self.sample_rate * float(self.param("chunk_ms")) / 1e3)))
+        reliable = qos_profile("reliable")
+        self.image_pub = self.create_publisher(msg_class("sensor_msgs/msg/Image"),
+                                               "speaker/image", reliable)
+        self.audio_pub = self.create_publisher(msg_class("reactface_ros/msg/AudioChunk"),
+                                               "speaker/audio", reliable)
+        self.clock_pub = (self.create_publisher(Clock, "/clock", reliable)
+                          if self.mode == "fast" else None)
+        self._progress = -1
+        self._progress_time = time.monotonic()
+        self._progress_cv = threading.Condition()
+        if self.mode == "fast":
+            self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
+                                     "speaker/face_features", self._on_progress, reliable)
+        self.frames_published = 0
+        self._next_start_ns = 0
+        self.chunks_published = 0
+        self.state = "waiting for subscribers"
+        self.done = threading.Event()
+        self._stop = threading.Event()
+        self.log_topics()
+        self._thread = threading.Thread(target=self._play, name="media_source", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ pacing helpers
+    def _on_progress(self, msg) -> None:
+        with self._progress_cv:
+            self._progress = max(self._progress, int(msg.frame_index))
+            self._progress_time = time.monotonic()
+            self._progress_cv.notify_all()
+
+    def _wait_for_subscribers(self) -> None:
+        need = int(self.param("min_subscribers"))
+        timeout = float(self.param("wait_timeout_s"))
+        start = time.monotonic()
+        pubs = [self.image_pub] + ([self.audio_pub] if len(self.audio) else [])
+        while not self._stop.is_set():
+            counts = [p.get_subscription_count() for p in pubs]
+            if min(counts) >= need:
+                return
+            if timeout > 0 and time.monotonic() - start > timeout:
+                self.get_logger().warning(
+                    f"starting after {timeout:.0f} s with {counts} subscribers (wanted {need})")
+                return
+            time.sleep(0.01)
+
+    def _wait_for_consumer(self, frame: int) -> None:
+        limit = int(self.param("max_in_flight"))
+        quiet = float(self.param("progress_timeout_s"))
+        with self._progress_cv:
+            while (not self._stop.is_set() and frame - self._progress > limit
+                   and time.monotonic() - self._progress_time < quiet):
+                self._progress_cv.wait(0.05)
+            self._progress_time = time.monotonic()
+
+    # ------------------------------------------------------------------ playback
+    def _play(self) -> None:
+        try:
+            self._wait_for_subscribers()
+            while not self._stop.is_set():
+                self._play_once()
+                if not self.param("loop"):
+                    break
+        except Exception as exc:  # keep the process alive and visible in diagnostics
+            self.state = f"failed: {exc}"
+            self.get_logger().error(f"playback failed: {exc}")
+        else:
+            self.state = "done"
+        self.get_logger().info(f"published {self.frames_published} frames and "
+                               f"{self.chunks_published} audio chunks")
+        self.done.set()
+        if self.param("exit_when_done") and not self._stop.is_set():
+            time.sleep(1.0)  # let reliable writers deliver the tail
+            import rclpy
+
+            if rclpy.ok(context=self.context):
+                rclpy.try_shutdown(context=self.context)
+
+    def _play_once(self) -> None:
+        self.state = "playing"
+        start_ns = max(time.time_ns(), self._next_start_ns)
+        wall0 = time.monotonic()
+        next_sample = 0
+        frame_ns = 1e9 / self.fps
+        for i, rgb in enumerate(iter_video_frames(self.video)):
+            if self._stop.is_set():
+                return
+            stamp_ns = start_ns + int(round(i * frame_ns))
+            if self.mode == "realtime":
+                delay = wall0 + i / self.fps - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            else:
+                self._wait_for_consumer(i)
+                clock = Clock()
+                set_stamp_ns(clock.clock, stamp_ns)
+                self.clock_pub.publish(clock)
+            self.image_pub.publish(numpy_to_image(rgb, "rgb8", stamp_ns=stamp_ns,
+                                                  frame_id=str(self.param("frame_id"))))
+            self.frames_published += 1
+            self._next_start_ns = stamp_ns + int(frame_ns)
+            # Audio up to the end of this frame's period.
+            end_sample = int(round((i + 1) / self.fps * self.sample_rate))
+            while next_sample < min(end_sample, len(self.audio)):
+                stop = min(next_sample + self.chunk, len(self.audio))
+                chunk_ns = start_ns + int(round(next_sample * 1e9 / self.sample_rate))
+                self.audio_pub.publish(audio_chunk_msg(
+                    self.audio[next_sample:stop], self.sample_rate, stamp_ns=chunk_ns,
+                    frame_id=str(self.param("audio_frame_id"))))
+                self.chunks_published += 1
+                next_sample = stop
+
+    def diagnostic_statuses(self) -> list:
+        """Playback progress."""
+        level = diag.ERROR if self.state.startswith("failed") else diag.OK
+        return [diag.make_status("media_source: playback", level, self.state, self.get_name(), {
+            "video": self.video, "fps": f"{self.fps:.3f}", "sample_rate": self.sample_rate,
+            "frames_published": self.frames_published, "frames_total": self.total_frames,
+            "chunks_published": self.chunks_published, "mode": self.mode})]
+
+    def close(self) -> None:
+        """Stop the playback thread."""
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the media_source node."""
+    return run_node(MediaSourceNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

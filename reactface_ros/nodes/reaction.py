@@ -1,0 +1,369 @@
+"""``reaction`` node: speaker audio + face features in, listener reactions out.
+
+Feeds :class:`reactface_ros.streaming.ReactionStream` with every audio chunk and face-feature
+message (the stream aligns them by stamp). Whenever a window of ``w`` speaker frames is
+complete it publishes, per frame, all ``M`` sampled reactions (``ReactionSamples``) and the
+one chosen by ``selection`` (``ReactionFrame``), each stamped with the capture time of the
+speaker frame it answers.
+
+Selection policies (one sample per window, so a window never mixes samples):
+
+* ``fixed``: always sample ``selected_sample`` (a consistent listener personality);
+* ``medoid``: the sample closest to the mean of the ``M`` samples over the window (the most
+  typical reaction);
+* ``random``: a sample drawn per window from a generator seeded with ``seed``.
+"""
+from __future__ import annotations
+
+import bisect
+import collections
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reactface_ros.constants import FPS
+
+from . import diagnostics as diag
+from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
+                     msg_class, run_node)
+from .conversions import (ConversionError, audio_from_msg, face_vector_from_msg,
+                          reaction_frame_msg, reaction_samples_msg, stamp_to_ns)
+from .qos import qos_profile
+
+SELECTION_POLICIES = ("fixed", "medoid", "random")
+
+
+def select_sample(reactions: np.ndarray, policy: str, fixed_index: int,
+                  rng: np.random.Generator) -> int:
+    """Choose one of the ``M`` samples of a window.
+
+    Parameters
+    ----------
+    reactions : numpy.ndarray
+        ``(M, w, 58)`` sampled reactions of one window.
+    policy : str
+        ``fixed``, ``medoid`` or ``random`` (see the module docstring).
+    fixed_index : int
+        Sample used by ``fixed`` (clipped to ``M - 1``).
+    rng : numpy.random.Generator
+        Generator used by ``random``.
+
+    Returns
+    -------
+    int
+        The index of the chosen sample.
+    """
+    m = reactions.shape[0]
+    if policy == "fixed":
+        return int(min(max(fixed_index, 0), m - 1))
+    if policy == "medoid":
+        mean = reactions.mean(axis=0, keepdims=True)
+        return int(np.argmin(((reactions - mean) ** 2).sum(axis=(1, 2))))
+    if policy == "random":
+        return int(rng.integers(m))
+    raise ValueError(f"unknown selection policy {policy!r}; use one of "
+                     f"{', '.join(SELECTION_POLICIES)}")
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cpu``/``cuda``/``cuda:N`` as given."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NodeStartError(f"device {name!r} requested but CUDA is not available; "
+                             "use device:=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise NodeStartError(f"device must be auto, cpu or cuda[:N], got {name!r}")
+    return name
+
+
+def default_checkpoint() -> str:
+    """The bundled checkpoint: the first ``models/*/config.json`` directory found.
+
+    Looks in the installed share directory, then in the source tree; ``models/reactface`` is
+    preferred when several exist.
+    """
+    bases = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        bases.append(Path(get_package_share_directory("reactface_ros")) / "models")
+    except Exception:  # no ament index
+        pass
+    bases.append(Path(__file__).resolve().parents[2] / "models")
+    for base in bases:
+        if (base / "reactface" / "config.json").is_file():
+            return str(base / "reactface")
+        found = sorted(p.parent for p in base.glob("*/config.json"))
+        if found:
+            return str(found[0])
+    return str(bases[-1] / "reactface")
+
+
+class ReactionNode(ReactfaceNode):
+    """Runs the streaming ReactFace engine on the speaker streams."""
+
+    NODE_NAME = "reaction"
+    PARAMS = (
+        ParamSpec("checkpoint", "", "checkpoint directory (safetensors + config); empty: the "
+                  "bundled model"),
+        ParamSpec("device", "auto", "torch device: auto, cpu or cuda[:N]"),
+        ParamSpec("samples", 10, "number of reactions M sampled per window"),
+        ParamSpec("window", 0, "expected window length w in frames (fixed by the checkpoint); "
+                  "0 accepts the checkpoint's, another value that differs is an error"),
+        ParamSpec("max_lag_s", 0.5, "how far audio and face may run apart before the lagging "
+                  "one is filled in (silence / repeated face); 0 waits forever"),
+        ParamSpec("idle_flush_s", 1.0, "when both inputs stay silent this long, generate the "
+                  "pending frames of the last window and start a new session; 0: never"),
+        ParamSpec("seed", 0, "random seed of the sampling (same seed, same reactions)"),
+        ParamSpec("selection", "fixed", "which sample goes to ReactionFrame: fixed, medoid or "
+                  "random (per window)"),
+        ParamSpec("selected_sample", 0, "sample index used by the fixed policy"),
+        ParamSpec("input_qos", "sensor_data", "QoS of the audio and face subscriptions: "
+                  "'sensor_data' or 'reliable'"),
+        ParamSpec("fps", float(FPS), "speaker frame rate"),
+        ParamSpec("silence_timeout_s", 2.0, "warn when an input stays silent this long"),
+        ParamSpec("frame_id", "listener_face", "header.frame_id of the reactions"),
+    )
+    TOPICS = (
+        TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "sub", "param:input_qos",
+                  "speaker audio chunks (any rate and channel count)"),
+        TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
+                  "param:input_qos", "speaker face features, one per frame"),
+        TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "pub", "reliable",
+                  "the selected reaction, one message per speaker frame"),
+        TopicSpec("listener/reaction_samples", "reactface_ros/msg/ReactionSamples", "pub",
+                  "reliable", "all M sampled reactions, one message per speaker frame"),
+        DIAGNOSTICS_TOPIC,
+    )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.policy = str(self.param("selection"))
+        if self.policy not in SELECTION_POLICIES:
+            raise NodeStartError(f"selection must be one of {', '.join(SELECTION_POLICIES)}, "
+                                 f"got {self.policy!r}")
+        self.stream = self._make_stream()
+        self.rng = np.random.default_rng(int(self.param("seed")))
+        reliable = qos_profile("reliable")
+        self.frame_pub = self.create_publisher(msg_class("reactface_ros/msg/ReactionFrame"),
+                                               "listener/reaction", reliable)
+        self.samples_pub = self.create_publisher(
+            msg_class("reactface_ros/msg/ReactionSamples"), "listener/reaction_samples", reliable)
+        in_qos = qos_profile(str(self.param("input_qos")))
+        self.create_subscription(msg_class("reactface_ros/msg/AudioChunk"), "speaker/audio",
+                                 self._on_audio, in_qos)
+        self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
+                                 "speaker/face_features", self._on_face, in_qos)
+        timeout = float(self.param("silence_timeout_s"))
+        self.audio_in = diag.StreamMonitor("reaction: input audio", timeout)
+        self.face_in = diag.StreamMonitor("reaction: input face", timeout)
+        self.window_latency = diag.LatencyTracker()
+        self.e2e_latency = diag.LatencyTracker()
+        self.frames_out = 0
+        self.windows_out = 0
+        self._audio_rate: int | None = None
+        self._audio_next_ns: int | None = None
+        self._face_last_index: int | None = None
+        # (stamp_ns, frame_index) of recent face messages: maps frame slots to speaker frames.
+        self._face_frames: collections.deque = collections.deque(maxlen=400)
+        self._pending = False
+        self.sessions_flushed = 0
+        self._no_face_run = 0
+        self._silent_warned = {"audio": False, "face": False}
+        self.create_timer(1.0, self._check_silence)
+        self.create_timer(0.25, self._idle_flush)
+        self.log_topics()
+
+    def _make_stream(self):
+        try:
+            from reactface_ros.model import ReactFace
+            from reactface_ros.streaming import ReactionStream
+        except ImportError as exc:
+            raise NodeStartError(f"the streaming engine is not available: {exc}") from exc
+        checkpoint = str(self.param("checkpoint")) or default_checkpoint()
+        if not Path(checkpoint).exists():
+            raise NodeStartError(f"checkpoint {checkpoint!r} not found; set the 'checkpoint' "
+                                 "parameter to a directory written by ReactFace.save_pretrained")
+        device = resolve_device(str(self.param("device")))
+        try:
+            model = ReactFace.from_pretrained(checkpoint)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise NodeStartError(f"cannot load checkpoint {checkpoint}: {exc}") from exc
+        window = int(self.param("window"))
+        if window and window != model.config.window:
+            raise NodeStartError(f"window={window} but checkpoint {checkpoint} was trained with "
+                                 f"w={model.config.window}; set window to 0 or "
+                                 f"{model.config.window}")
+        max_lag = float(self.param("max_lag_s"))
+        kwargs = {"num_samples": int(self.param("samples")), "seed": int(self.param("seed")),
+                  "device": device, "max_lag_s": max_lag if max_lag > 0 else None}
+        try:
+            stream = ReactionStream(model, **kwargs)
+        except ValueError as exc:
+            raise NodeStartError(f"cannot start the reaction stream: {exc}") from exc
+        self.get_logger().info(f"model {checkpoint} on {device}, w={model.config.window}, "
+                               f"M={kwargs['num_samples']}, seed={kwargs['seed']}, "
+                               f"selection={self.policy}")
+        return stream
+
+    # ------------------------------------------------------------------ inputs
+    def _on_audio(self, msg) -> None:
+        try:
+            block = audio_from_msg(msg)
+        except ConversionError as exc:
+            self.audio_in.reject(str(exc))
+            self.get_logger().error(f"audio chunk rejected: {exc}", throttle_duration_sec=5.0)
+            return
+        if self._audio_rate is not None and block.sample_rate != self._audio_rate:
+            self.audio_in.notes["rate_changes"] = str(
+                int(self.audio_in.notes.get("rate_changes", "0")) + 1)
+            self.get_logger().warning(f"audio sample rate changed {self._audio_rate} -> "
+                                      f"{block.sample_rate} Hz", throttle_duration_sec=5.0)
+        self._audio_rate = block.sample_rate
+        self.audio_in.notes["sample_rate"] = str(block.sample_rate)
+        if self._audio_next_ns is not None:
+            lag = block.stamp_ns - self._audio_next_ns
+            if lag > 0.5e9 / float(self.param("fps")):
+                self.audio_in.gap(int(round(lag * float(self.param("fps")) / 1e9)))
+        self._audio_next_ns = block.stamp_ns + int(block.duration_s * 1e9)
+        self.audio_in.tick()
+        self._run(lambda: self.stream.push_audio(block.mono, block.sample_rate,
+                                                 block.stamp_ns / 1e9), "audio")
+
+    def _on_face(self, msg) -> None:
+        index = int(msg.frame_index)
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        if self._face_last_index is not None:
+            if index <= self._face_last_index:
+                self.face_in.reject(f"frame_index went backwards ({index} after "
+                                    f"{self._face_last_index})")
+                return
+            if index > self._face_last_index + 1:
+                self.face_in.gap(index - self._face_last_index - 1)
+        self._face_last_index = index
+        self._face_frames.append((stamp_ns, index))
+        self._no_face_run = 0 if msg.face_found else self._no_face_run + 1
+        self.face_in.notes["no_face_run"] = str(self._no_face_run)
+        self.face_in.tick()
+        vec = face_vector_from_msg(msg) if msg.face_found else None
+        self._run(lambda: self.stream.push_face(vec, stamp_ns / 1e9), "face")
+
+    def _run(self, push, source: str) -> None:
+        t0 = time.monotonic()
+        try:
+            windows = push()
+        except ValueError as exc:
+            monitor = self.audio_in if source == "audio" else self.face_in
+            monitor.reject(str(exc))
+            self.get_logger().error(f"{source} input rejected by the stream: {exc}",
+                                    throttle_duration_sec=5.0)
+            return
+        self._pending = True
+        if windows:
+            self.window_latency.add((time.monotonic() - t0) / len(windows))
+        for window in windows:
+            self._publish_window(window)
+
+    def _speaker_frame(self, slot_stamp_s: float) -> tuple[int, int]:
+        """``(stamp_ns, frame_index)`` of the speaker frame a frame slot stands for.
+
+        The face message nearest in time (within half a frame) gives both; a slot with no
+        face message (a dropped frame, filled in by the stream) gets the slot time and the
+        index extrapolated from the nearest known frame.
+        """
+        slot_ns = int(round(slot_stamp_s * 1e9))
+        fps = float(self.param("fps"))
+        if not self._face_frames:
+            return slot_ns, int(round(slot_stamp_s * fps))
+        stamps = [s for s, _ in self._face_frames]
+        i = bisect.bisect_left(stamps, slot_ns)
+        best = min((j for j in (i - 1, i) if 0 <= j < len(stamps)),
+                   key=lambda j: abs(stamps[j] - slot_ns))
+        stamp_ns, index = self._face_frames[best]
+        if abs(stamp_ns - slot_ns) <= 0.5e9 / fps:
+            return stamp_ns, index
+        return slot_ns, index + int(round((slot_ns - stamp_ns) * fps / 1e9))
+
+    def _publish_window(self, window) -> None:
+        reactions = np.asarray(window.reactions, np.float32)  # (M, n, 58)
+        chosen = select_sample(reactions, self.policy, int(self.param("selected_sample")),
+                               self.rng)
+        m = reactions.shape[0]
+        frame_id = str(self.param("frame_id"))
+        last_ns = 0
+        for j in range(reactions.shape[1]):
+            stamp_ns, index = self._speaker_frame(float(window.stamps[j]))
+            self.samples_pub.publish(reaction_samples_msg(
+                reactions[:, j], frame_index=index, selected_sample=chosen, stamp_ns=stamp_ns,
+                frame_id=frame_id))
+            self.frame_pub.publish(reaction_frame_msg(
+                reactions[chosen, j], frame_index=index, sample_index=chosen, num_samples=m,
+                stamp_ns=stamp_ns, frame_id=frame_id))
+            self.frames_out += 1
+            last_ns = stamp_ns
+        self.windows_out += 1
+        self.e2e_latency.add((self.get_clock().now().nanoseconds - last_ns) / 1e9)
+
+    def _idle_flush(self) -> None:
+        """End of a session (both inputs quiet): emit the last partial window, start over."""
+        idle = float(self.param("idle_flush_s"))
+        if (idle <= 0 or not self._pending or self.audio_in.silent_for() < idle
+                or self.face_in.silent_for() < idle):
+            return
+        self._pending = False
+        try:
+            windows = self.stream.flush()
+        except ValueError as exc:
+            self.get_logger().error(f"flush failed: {exc}")
+            windows = []
+        for window in windows:
+            self._publish_window(window)
+        self.sessions_flushed += 1
+        self.get_logger().info(f"inputs idle for {idle:.1f} s: flushed {len(windows)} "
+                               "window(s); the next input starts a new session")
+        self.stream.reset()
+        self._face_frames.clear()
+        self._face_last_index = None
+        self._audio_next_ns = None
+        self._audio_rate = None
+
+    # ------------------------------------------------------------------ health
+    def _check_silence(self) -> None:
+        for key, monitor, topic in (("audio", self.audio_in, "speaker/audio"),
+                                    ("face", self.face_in, "speaker/face_features")):
+            if monitor.is_silent():
+                if not self._silent_warned[key]:
+                    self._silent_warned[key] = True
+                    self.get_logger().warning(
+                        f"no {key} input on {self.topic(topic)} for "
+                        f"{monitor.silent_for():.1f} s")
+            else:
+                self._silent_warned[key] = False
+
+    def diagnostic_statuses(self) -> list:
+        """Input health of both streams and the inference latency."""
+        name = self.get_name()
+        infer = {f"window_{k}": v for k, v in self.window_latency.summary().items()}
+        infer.update({f"end_to_end_{k}": v for k, v in self.e2e_latency.summary().items()})
+        infer.update({"frames_published": self.frames_out, "windows": self.windows_out,
+                      "sessions_flushed": self.sessions_flushed})
+        infer.update(self.stream.health.as_dict())
+        face = self.face_in.status(name)
+        if self._no_face_run >= float(self.param("fps")) and face.level == diag.OK:
+            face.level, face.message = diag.WARN, f"no face for {self._no_face_run} frames"
+        return [self.audio_in.status(name), face,
+                diag.make_status("reaction: inference", diag.OK,
+                                 f"{self.windows_out} windows", name, infer)]
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the reaction node."""
+    return run_node(ReactionNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

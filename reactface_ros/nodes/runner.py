@@ -1,0 +1,228 @@
+"""Start a graph of :mod:`.graph` without the ``ros2`` command line.
+
+The same nodes as the launch files, with the same parameters and remappings, either in this
+process on one :class:`rclpy.executors.MultiThreadedExecutor` (``processes=False``) or as one
+``python -m reactface_ros.nodes.<kind>`` child process per node (``processes=True``). In both
+cases every node gets one merged params file and ``--ros-args`` remappings, exactly what
+``ros2 launch`` would pass.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .graph import GraphSpec, node_class, node_parameters
+
+
+@dataclass
+class NodeLaunch:
+    """What starting one node takes.
+
+    Attributes
+    ----------
+    kind : str
+        Node module / executable.
+    name : str
+        Node name.
+    parameters : dict
+        Final parameter values.
+    remappings : list of (str, str)
+        Topic remappings.
+    """
+
+    kind: str
+    name: str
+    parameters: dict
+    remappings: list
+
+    def ros_args(self, params_file: Path) -> list[str]:
+        """``--ros-args`` for this node, reading ``params_file``."""
+        args = ["--ros-args", "-r", f"__node:={self.name}", "--params-file", str(params_file)]
+        for src, dst in self.remappings:
+            args += ["-r", f"{src}:={dst}"]
+        return args
+
+
+def plan(graph: GraphSpec, args: dict[str, str] | None = None,
+         overrides: dict[str, dict] | None = None) -> list[NodeLaunch]:
+    """The node launches of ``graph``.
+
+    Parameters
+    ----------
+    graph : GraphSpec
+        The graph.
+    args : dict, optional
+        Launch-argument values (defaults otherwise).
+    overrides : dict, optional
+        ``{node name: {parameter: value}}`` applied last (like ``-p`` on the command line).
+
+    Raises
+    ------
+    KeyError
+        An override names a node that is not in the graph.
+    """
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {e.name for e in graph.nodes}
+    if unknown:
+        raise KeyError(f"no node {sorted(unknown)} in graph {graph.name!r}; nodes: "
+                       f"{', '.join(e.name for e in graph.nodes)}")
+    return [NodeLaunch(e.kind, e.name,
+                       {**node_parameters(graph, e, args), **overrides.get(e.name, {})},
+                       list(e.remappings))
+            for e in graph.nodes]
+
+
+def write_params_file(launch: NodeLaunch, directory: Path) -> Path:
+    """Write ``launch.parameters`` as a ROS 2 params file for its node."""
+    path = Path(directory) / f"{launch.name}.params.yaml"
+    path.write_text(yaml.safe_dump({launch.name: {"ros__parameters": launch.parameters}}))
+    return path
+
+
+class GraphRunner:
+    """Runs a graph's nodes in-process or as child processes.
+
+    Parameters
+    ----------
+    graph : GraphSpec
+        The graph (see :func:`.graph.get_graph`, :func:`.graph.with_recorder`).
+    args : dict, optional
+        Launch-argument values.
+    processes : bool
+        One child process per node instead of one executor in this process.
+    env : dict, optional
+        Environment of child processes (default: this process's).
+    overrides : dict, optional
+        ``{node name: {parameter: value}}`` on top of the graph's parameters.
+    """
+
+    def __init__(self, graph: GraphSpec, args: dict[str, str] | None = None, *,
+                 processes: bool = False, env: dict | None = None,
+                 overrides: dict[str, dict] | None = None) -> None:
+        self.graph = graph
+        self.launches = plan(graph, args, overrides)
+        self.processes = processes
+        self.env = dict(os.environ if env is None else env)
+        self._tmp = tempfile.TemporaryDirectory(prefix="reactface_graph_")
+        self.nodes: dict[str, object] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.context = None
+        self.executor = None
+        self._spin_thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> "GraphRunner":
+        """Create every node (in graph order: recorder first, sources last)."""
+        if self.processes:
+            self._start_processes()
+        else:
+            self._start_in_process()
+        return self
+
+    def _start_in_process(self) -> None:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=max(4, len(self.launches) + 1),
+                                              context=self.context)
+        try:
+            for launch in self.launches:
+                params_file = write_params_file(launch, Path(self._tmp.name))
+                cls = node_class(launch.kind)
+                node = cls(node_name=launch.name, context=self.context,
+                           cli_args=launch.ros_args(params_file))
+                self.nodes[launch.name] = node
+                self.executor.add_node(node)
+        except BaseException:
+            self.stop()
+            raise
+        self._spin_thread = threading.Thread(target=self._spin, name="graph_executor",
+                                             daemon=True)
+        self._spin_thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            self.executor.spin()
+        except (ExternalShutdownException, KeyboardInterrupt):
+            pass
+
+    def _start_processes(self) -> None:
+        for launch in self.launches:
+            params_file = write_params_file(launch, Path(self._tmp.name))
+            cmd = [sys.executable, "-m", f"{__package__}.{launch.kind}",
+                   *launch.ros_args(params_file)]
+            self.procs[launch.name] = subprocess.Popen(cmd, env=self.env,
+                                                       start_new_session=True)
+
+    # ------------------------------------------------------------------ run
+    def alive(self) -> dict[str, bool]:
+        """Whether each node is still running (in-process nodes: until :meth:`stop`)."""
+        if self.processes:
+            return {name: p.poll() is None for name, p in self.procs.items()}
+        return {name: self.executor is not None for name in self.nodes}
+
+    def wait(self, predicate, timeout: float, poll: float = 0.05) -> bool:
+        """Wait until ``predicate()`` is true (or ``timeout`` seconds); return its last value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(poll)
+        return bool(predicate())
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, timeout: float = 10.0) -> dict[str, int]:
+        """Stop every node (SIGINT to child process groups); returns child exit codes."""
+        codes: dict[str, int] = {}
+        if self.processes:
+            # Sources first, recorder last, so the recorder sees everything that was sent.
+            for name in reversed(list(self.procs)):
+                proc = self.procs[name]
+                if proc.poll() is None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGINT)
+                    except ProcessLookupError:
+                        pass
+                    try:
+                        proc.wait(timeout=timeout)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                codes[name] = proc.returncode
+        else:
+            if self.executor is not None:
+                self.executor.shutdown(timeout_sec=timeout)
+            if self._spin_thread is not None:
+                self._spin_thread.join(timeout=timeout)
+            for name in reversed(list(self.nodes)):
+                node = self.nodes[name]
+                close = getattr(node, "close", None)
+                if close is not None:
+                    close()
+                node.destroy_node()
+            if self.context is not None and self.context.ok():
+                self.context.try_shutdown()
+            self.executor = None
+        self._tmp.cleanup()
+        return codes
+
+    def __enter__(self) -> "GraphRunner":
+        """Start the graph."""
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        """Stop the graph."""
+        self.stop()
