@@ -331,3 +331,22 @@ def test_cli_plays_a_file_and_refuses_bad_ones(receiver, tmp_path, capsys):
     assert "--vmc" in capsys.readouterr().err
     assert cli_main(args[:-1] + ["7"]) == 2
     assert "2 sample(s)" in capsys.readouterr().err
+
+
+def test_yaw_pitch_roll_round_trip_and_clamp_keeps_the_axis():
+    from reactface_ros.avatar.head_pose import (_clamp_angle, matrix_from_yaw_pitch_roll,
+                                                yaw_pitch_roll)
+    rng = np.random.default_rng(3)
+    angles = np.stack([rng.uniform(-3, 3, 100), rng.uniform(-1.5, 1.5, 100),
+                       rng.uniform(-3, 3, 100)], axis=1)
+    np.testing.assert_allclose(yaw_pitch_roll(matrix_from_yaw_pitch_roll(angles)), angles,
+                               atol=1e-9)
+    big = matrix_from_yaw_pitch_roll(np.array([1.2, 0.5, -0.4]))
+    small = _clamp_angle(big, 0.3)
+    axis_big = np.array([big[2, 1] - big[1, 2], big[0, 2] - big[2, 0], big[1, 0] - big[0, 1]])
+    axis_small = np.array([small[2, 1] - small[1, 2], small[0, 2] - small[2, 0],
+                           small[1, 0] - small[0, 1]])
+    np.testing.assert_allclose(axis_small / np.linalg.norm(axis_small),
+                               axis_big / np.linalg.norm(axis_big), atol=1e-9)
+    assert np.arccos((np.trace(small) - 1) / 2) == pytest.approx(0.3)
+    np.testing.assert_allclose(small @ small.T, np.eye(3), atol=1e-12)
