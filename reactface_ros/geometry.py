@@ -3,8 +3,8 @@
 FaceVerse convention (as the REACT coefficients use it; see the mean face: rotation x near pi,
 translation z near 1.84):
 
-* model space: x to the face's left-to-right as seen by a viewer (the subject's left is -x),
-  y up, z out of the face toward the viewer;
+* model space: x toward the subject's own left (the image right in an unmirrored camera
+  view of a frontal face), y up, z out of the face toward the viewer;
 * camera space: OpenCV camera, x right, y down, z forward (into the scene);
 * ``p_cam = R @ p_model + t`` with ``R = Rz(rz) @ Ry(ry) @ Rx(rx)`` and angles in radians.
 
