@@ -17,6 +17,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from . import diagnostics as diag
+from .qos import qos_profile
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ class ReactfaceNode(Node):
             self.declare_parameter(spec.name, spec.default,
                                    ParameterDescriptor(description=spec.description))
         self._diag_pub = self.create_publisher(
-            msg_class(DIAGNOSTICS_TOPIC.msg_type), DIAGNOSTICS_TOPIC.name, 10)
+            msg_class(DIAGNOSTICS_TOPIC.msg_type), DIAGNOSTICS_TOPIC.name,
+            qos_profile(DIAGNOSTICS_TOPIC.qos))
         self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
 
     def param(self, name: str):

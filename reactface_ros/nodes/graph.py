@@ -307,6 +307,11 @@ def subscriber_counts(graph: GraphSpec, args: dict[str, str] | None = None) -> d
     """How many nodes of ``graph`` subscribe to each topic."""
     counts: dict[str, int] = {}
     for entry in graph.nodes:
+        if entry.kind == "recorder":  # its subscriptions come from a parameter
+            for item in entry.parameters.get("topics", []):
+                name = item.split("=", 1)[0]
+                counts[name] = counts.get(name, 0) + 1
+            continue
         for name, _, direction, _ in node_topics(graph, entry, args):
             if direction == "sub":
                 counts[name] = counts.get(name, 0) + 1

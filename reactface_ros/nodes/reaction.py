@@ -172,6 +172,7 @@ class ReactionNode(ReactfaceNode):
         self._face_frames: collections.deque = collections.deque(maxlen=400)
         self._pending = False
         self.sessions_flushed = 0
+        self._health_totals: dict[str, int] = {}  # stream counters of finished sessions
         self._no_face_run = 0
         self._silent_warned = {"audio": False, "face": False}
         self.create_timer(1.0, self._check_silence)
@@ -325,6 +326,8 @@ class ReactionNode(ReactfaceNode):
         self.sessions_flushed += 1
         self.get_logger().info(f"inputs idle for {idle:.1f} s: flushed {len(windows)} "
                                "window(s); the next input starts a new session")
+        for key, value in self.stream.health.as_dict().items():
+            self._health_totals[key] = self._health_totals.get(key, 0) + int(value)
         self.stream.reset()
         self._face_frames.clear()
         self._face_last_index = None
@@ -351,7 +354,8 @@ class ReactionNode(ReactfaceNode):
         infer.update({f"end_to_end_{k}": v for k, v in self.e2e_latency.summary().items()})
         infer.update({"frames_published": self.frames_out, "windows": self.windows_out,
                       "sessions_flushed": self.sessions_flushed})
-        infer.update(self.stream.health.as_dict())
+        infer.update({k: int(v) + self._health_totals.get(k, 0)
+                      for k, v in self.stream.health.as_dict().items()})
         face = self.face_in.status(name)
         if self._no_face_run >= float(self.param("fps")) and face.level == diag.OK:
             face.level, face.message = diag.WARN, f"no face for {self._no_face_run} frames"

@@ -1,0 +1,13 @@
+"""Launch the live graph: ``ros2 launch reactface_ros live.launch.py``.
+
+microphone + camera -> face analysis -> reaction -> render + avatar.
+
+The graph itself is described once, in reactface_ros.nodes.graph (the same description the
+``reactface run`` runner uses); list the arguments with ``--show-args``.
+"""
+from reactface_ros.nodes.launch_support import generate_launch_description_for
+
+
+def generate_launch_description():
+    """Describe the live graph."""
+    return generate_launch_description_for("live")
