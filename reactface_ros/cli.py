@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("reactface_ros.commands.check", "check the installation (imports, messages, models)"),
     "avatar": ("reactface_ros.commands.avatar", "play a reaction to a VMC / Live Link avatar"),
+    "render": ("reactface_ros.commands.render", "render listener reactions side by side to mp4"),
     "synth": ("reactface_ros.commands.synth", "generate a synthetic dyadic reaction dataset"),
 }
 
