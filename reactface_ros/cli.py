@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("reactface_ros.commands.check", "check the installation (imports, messages, models)"),
     "avatar": ("reactface_ros.commands.avatar", "play a reaction to a VMC / Live Link avatar"),
     "render": ("reactface_ros.commands.render", "render listener reactions side by side to mp4"),
+    "run": ("reactface_ros.commands.run", "run the live ROS 2 node graph (microphone + camera)"),
+    "bag-eval": ("reactface_ros.commands.bag_eval", "score a recorded session (metrics, latency)"),
     "synth": ("reactface_ros.commands.synth", "generate a synthetic dyadic reaction dataset"),
 }
 

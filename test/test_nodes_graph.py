@@ -196,3 +196,14 @@ def test_file_graph_records_complete_session(assets, tmp_path, ros_domain):
                          for s in sorted(samples, key=lambda s: s.frame_index)], axis=1)
     assert expected.shape == recorded.shape == (SAMPLES, NUM_FRAMES, NUM_COEFFS)
     np.testing.assert_allclose(recorded, expected, atol=1e-5)
+
+    # bag-eval reads the same session back: complete, metrics defined, latency positive.
+    from reactface_ros.commands.bag_eval import evaluate
+
+    summary = evaluate(bag, tmp_path / "eval", plots=False)
+    assert summary["reaction_frames"] == NUM_FRAMES
+    assert summary["missing_reaction_frames"] == 0
+    assert summary["metrics"]["num_samples"] == SAMPLES
+    assert summary["metrics"]["FRDiv"] > 0 and summary["metrics"]["FRSyn"] is not None
+    assert 0 < summary["latency"]["reaction"]["p50_ms"] < 5000
+    assert summary["latency"]["listener_image"]["count"] == NUM_FRAMES
