@@ -29,9 +29,6 @@ class NumpyRasteriser:
         self.size = size
         self.background = np.asarray(background, dtype=np.uint8)
         self._ids = np.empty((size, size), dtype=np.int32)
-        ys, xs = np.mgrid[0:size, 0:size]
-        self._xs = xs.astype(np.float64)
-        self._ys = ys.astype(np.float64)
 
     def draw(self, geo) -> np.ndarray:
         """Rasterise one frame to ``(H, W, 3)`` uint8 RGB."""
@@ -43,31 +40,34 @@ class NumpyRasteriser:
         fill = cv2.fillConvexPoly
         for k, poly in enumerate(fixed):
             fill(ids, poly, k, cv2.LINE_8, SHIFT)
-        img = np.empty((self.size, self.size, 3), dtype=np.uint8)
+        # Colour planes: per triangle, rgb(x, y) = x * P[0] + y * P[1] + P[2] interpolates
+        # its vertex colours linearly in screen space (as OpenGL does with w = 1).
+        m = np.concatenate([pts, np.ones(pts.shape[:2] + (1,))], axis=2)  # (F, 3, 3)
+        col = geo.colours[tris]  # (F, 3 vertices, 3 channels)
+        det = np.linalg.det(m)
+        ok = np.abs(det) > 1e-9
+        planes = np.zeros((len(tris), 3, 3))
+        planes[:, 2] = col.mean(axis=1)
+        planes[ok] = np.linalg.solve(m[ok], col[ok])
+        flat = ids.reshape(-1)
+        idx = np.flatnonzero(flat >= 0)
+        k = flat[idx]
+        px = (idx % self.size).astype(np.float32)[:, None]
+        py = (idx // self.size).astype(np.float32)[:, None]
+        # Pixels OpenCV fills just outside a triangle extrapolate its plane: clamp to the
+        # triangle's own colour range.
+        lo = col.min(axis=1).astype(np.float32)
+        hi = col.max(axis=1).astype(np.float32)
+        planes = planes.astype(np.float32).reshape(len(tris), 9)
+        pk = planes[k]
+        rgb = pk[:, 0:3] * px + pk[:, 3:6] * py + pk[:, 6:9]
+        np.minimum(rgb, hi[k], out=rgb)
+        np.maximum(rgb, lo[k], out=rgb)
+        img = np.empty((self.size * self.size, 3), dtype=np.uint8)
         img[:] = self.background
-        mask = ids >= 0
-        k = ids[mask]
-        px, py = self._xs[mask], self._ys[mask]
-        a, b, c = pts[:, 0], pts[:, 1], pts[:, 2]
-        e1, e2 = b - a, c - a
-        det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-        det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-        dx, dy = px - a[k, 0], py - a[k, 1]
-        l1 = (dx * e2[k, 1] - dy * e2[k, 0]) / det[k]
-        l2 = (e1[k, 0] * dy - e1[k, 1] * dx) / det[k]
-        l1 = np.clip(l1, 0.0, 1.0)
-        l2 = np.clip(l2, 0.0, 1.0)
-        total = l1 + l2
-        over = total > 1.0
-        l1[over] /= total[over]
-        l2[over] /= total[over]
-        l0 = 1.0 - l1 - l2
-        col = geo.colours
-        t = tris[k]
-        rgb = (l0[:, None] * col[t[:, 0]] + l1[:, None] * col[t[:, 1]]
-               + l2[:, None] * col[t[:, 2]])
-        img[mask] = np.rint(rgb * 255.0).astype(np.uint8)
-        return img
+        rgb *= 255.0
+        img[idx] = np.rint(rgb, out=rgb).astype(np.uint8)
+        return img.reshape(self.size, self.size, 3)
 
     def close(self) -> None:
         """Nothing to release."""
