@@ -229,11 +229,23 @@ def test_build_challenge_neighbours(challenge_root: Path):
         w.writerow(["NoXI", "021_2016-04-05_Augsburg", "2"])
     full = np.arange(36, dtype=float).reshape(6, 6)
     np.save(challenge_root / "Approprirate_facial_reaction.npy", full)
-    out = build_challenge_neighbours(challenge_root, "val")
+    out = build_challenge_neighbours(challenge_root, "val", save=False)
     # val pairs map to global indices [2, 0]; mirrored rows to [5, 3].
     idx = [2, 0, 5, 3]
     np.testing.assert_array_equal(out, full[np.ix_(idx, idx)])
-    np.testing.assert_array_equal(np.load(challenge_root / "neighbour_emotion_val.npy"), out)
+    assert not (challenge_root / "neighbour_emotion_val.npy").exists()
+    # The dataset builds the split's matrix itself when only the global files exist.
+    binary = (np.eye(6)[[1, 2, 0, 4, 5, 3]] + np.eye(6)) > 0
+    np.save(challenge_root / "Approprirate_facial_reaction.npy", binary.astype(float))
+    ds = ReactionDataset(challenge_root, "val")
+    assert ds.neighbours_source == "file"
+    np.testing.assert_array_equal(ds.neighbours, binary[np.ix_(idx, idx)])
+    saved = build_challenge_neighbours(challenge_root, "val")
+    np.testing.assert_array_equal(np.load(challenge_root / "neighbour_emotion_val.npy"), saved)
+    # Pairs missing from data_indices.csv are named.
+    (challenge_root / "data_indices.csv").write_text("site,session,clip\nNoXI,x,1\n")
+    with pytest.raises(DatasetLayoutError, match="not in"):
+        build_challenge_neighbours(challenge_root, "val")
 
 
 def test_reactface_layout_and_collate(reactface_root: Path):

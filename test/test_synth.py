@@ -151,9 +151,14 @@ def test_emotion_csvs_follow_the_coefficients(synth_root: Path, meta: dict):
 
 
 def test_values_scaled_like_react(synth_root: Path):
-    ref = Path(os.environ.get("REACTFACE_FACEVERSE_DIR",
-                              Path(__file__).resolve().parents[2] / "shared/data/faceverse"))
-    if not (ref / "mean_face.npy").exists():
+    # The REACT FaceVerse mean/std vectors: where ReactFace keeps them (external/FaceVerse),
+    # a sibling shared data folder, or REACTFACE_FACEVERSE_DIR.
+    repo = Path(__file__).resolve().parents[1]
+    candidates = [Path(os.environ["REACTFACE_FACEVERSE_DIR"])] if os.environ.get(
+        "REACTFACE_FACEVERSE_DIR") else []
+    candidates += [repo / "external" / "FaceVerse", repo.parent / "shared/data/faceverse"]
+    ref = next((c for c in candidates if (c / "mean_face.npy").exists()), None)
+    if ref is None:
         pytest.skip("REACT mean/std face vectors not available (set REACTFACE_FACEVERSE_DIR)")
     mean, std = np.load(ref / "mean_face.npy").ravel(), np.load(ref / "std_face.npy").ravel()
     x = np.concatenate([np.load(p) for p in synth_root.rglob("3D_FV_files/**/*.npy")])

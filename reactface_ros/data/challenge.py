@@ -76,6 +76,23 @@ class ChallengeLayout(DyadicLayout):
         """``<root>/neighbour_emotion_<split>.npy``."""
         return self.root / f"neighbour_emotion_{self.split}.npy"
 
+    def load_neighbours(self) -> np.ndarray | None:
+        """The split's neighbour matrix; built from the challenge's global matrix if needed.
+
+        Returns
+        -------
+        np.ndarray or None
+            ``(2P, 2P)`` bool, from ``neighbour_emotion_<split>.npy`` or, when only
+            ``data_indices.csv`` and ``Approprirate_facial_reaction.npy`` exist, built from
+            them (not saved); ``None`` when neither exists.
+        """
+        if self.neighbour_path().exists():
+            return super().load_neighbours()
+        if (self.root / DATA_INDICES_FILE).exists() and (
+                self.root / APPROPRIATE_MATRIX_FILE).exists():
+            return build_challenge_neighbours(self.root, self.split, save=False) > 0.5
+        return None
+
 
 def _index_key(clip: str) -> str:
     # matrix_split.py maps a split-list path to a data_indices key: UDIVA paths carry one more
