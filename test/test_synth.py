@@ -203,3 +203,28 @@ def test_videos_rendered_with_audio(tmp_path: Path):
     assert np.asarray(frames[0]).std() > 5  # a face, not a blank frame
     samples, rate = read_audio(mp4)[:2]
     assert rate > 0 and len(samples) > 0
+
+
+def test_style_appropriateness_follows_behaviour_classes(tmp_path: Path):
+    out = tmp_path / "style"
+    meta = generate_dataset(SynthConfig(pairs=12, seed=4, seconds=2, video=False,
+                                        appropriateness="style", test_fraction=0,
+                                        val_fraction=0), out)
+    a = np.load(out / "neighbour_emotion_new_train.npy")
+    speaker_style = [s["speaker"]["style"] for s in meta["sessions"] for _ in s["listeners"]]
+    listener_style = [li["style"] for s in meta["sessions"] for li in s["listeners"]]
+    p = len(speaker_style)
+    assert a.shape == (2 * p, 2 * p) and p == 12
+    for k in range(p):
+        for j in range(p):
+            assert a[k, j] == (speaker_style[k] == speaker_style[j])
+            assert a[p + k, p + j] == (listener_style[k] == listener_style[j])
+            assert a[k, p + j] == a[p + k, j] == 0
+    # Default: only the reactions to the same speaker clip.
+    clip = generate_dataset(SynthConfig(pairs=12, seed=4, seconds=2, video=False,
+                                        test_fraction=0, val_fraction=0), tmp_path / "clip")
+    b = np.load(tmp_path / "clip" / "neighbour_emotion_new_train.npy")
+    session = [s["session"] for s in clip["sessions"] for _ in s["listeners"]]
+    expected = np.equal.outer(session, session)
+    np.testing.assert_array_equal(b[:p, :p], expected)
+    np.testing.assert_array_equal(b[p:, p:], expected)

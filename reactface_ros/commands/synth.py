@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clip length in seconds (default 30: 751 frames)")
     parser.add_argument("--listeners-per-speaker", type=int, default=4,
                         help="listeners reacting to each speaker clip (default 4)")
+    parser.add_argument("--appropriateness", choices=("clip", "style"), default="clip",
+                        help="appropriate reactions: those to the same speaker clip (default) "
+                        "or to any speaker of the same behaviour style")
     parser.add_argument("--no-video", action="store_true",
                         help="skip rendering videos (coefficients, audio and emotion only)")
     parser.add_argument("--video-size", type=int, default=256, help="video size in pixels")
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = SynthConfig(pairs=args.pairs, seed=args.seed, seconds=args.seconds,
                          layout=args.layout, listeners_per_speaker=args.listeners_per_speaker,
-                         video=not args.no_video, video_size=args.video_size)
+                         video=not args.no_video, video_size=args.video_size,
+                         appropriateness=args.appropriateness)
     try:
         config.validate()
     except ValueError as exc:

@@ -78,6 +78,10 @@ class SynthConfig:
         sessions).
     site : str
         First path component of every clip (``<site>/<session>/<role>/<clip>``).
+    appropriateness : str
+        ``"clip"``: a speaker's appropriate reactions are those recorded to the same speaker
+        clip (time-aligned); ``"style"``: also those recorded to other speakers of the same
+        behaviour style (like REACT, whose neighbours come from similar speaker behaviour).
     """
 
     pairs: int = 48
@@ -90,6 +94,7 @@ class SynthConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     site: str = "synth"
+    appropriateness: str = "clip"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -103,6 +108,9 @@ class SynthConfig:
         if self.listeners_per_speaker < 1:
             raise ValueError("listeners_per_speaker must be >= 1, got "
                              f"{self.listeners_per_speaker}")
+        if self.appropriateness not in ("clip", "style"):
+            raise ValueError("appropriateness must be 'clip' or 'style', got "
+                             f"{self.appropriateness!r}")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             raise ValueError("val_fraction and test_fraction must be in [0, 1) with a sum < 1")
@@ -193,26 +201,108 @@ def _write_clip(layout: DyadicLayout, clip: str, coefficients: np.ndarray, audio
         video.write(layout.video_path(clip), coefficients, audio)
 
 
-def neighbour_matrix(sessions_of_pairs: list[str]) -> np.ndarray:
-    """Mirrored appropriateness matrix of pairs listed with their session names.
+def neighbour_matrix(forward_labels: list[str],
+                     mirrored_labels: list[str] | None = None) -> np.ndarray:
+    """Mirrored appropriateness matrix from a behaviour label per pair.
 
-    Rows ``0..P-1`` (the session's speaker speaking) accept every reaction recorded to the same
-    speaker clip; rows ``P..2P-1`` (a listener in the speaker role, the session's speaker as
-    the reaction) accept the other mirrored rows of the same session, whose reaction is that
-    same speaker clip.
+    Rows ``0..P-1`` (speaker -> listener) accept the reactions of every row whose speaker
+    has the same label; rows ``P..2P-1`` (roles swapped) likewise with ``mirrored_labels``
+    (the labels of the listeners now in the speaker role; defaults to ``forward_labels``).
+    With session names as labels, a speaker's appropriate reactions are exactly the
+    reactions recorded to the same speaker clip.
+
+    Parameters
+    ----------
+    forward_labels : list of str
+        ``P`` labels of the pairs' speakers.
+    mirrored_labels : list of str, optional
+        ``P`` labels of the pairs' listeners.
 
     Returns
     -------
     np.ndarray
         ``(2P, 2P)`` float64 0/1.
     """
-    s = np.asarray(sessions_of_pairs)
-    same = (s[:, None] == s[None, :]).astype(np.float64)
-    p = len(s)
+    f = np.asarray(forward_labels)
+    m = f if mirrored_labels is None else np.asarray(mirrored_labels)
+    if m.shape != f.shape:
+        raise ValueError("forward_labels and mirrored_labels must have the same length")
+    p = len(f)
     out = np.zeros((2 * p, 2 * p))
-    out[:p, :p] = same
-    out[p:, p:] = same
+    out[:p, :p] = f[:, None] == f[None, :]
+    out[p:, p:] = m[:, None] == m[None, :]
     return out
+
+
+@dataclass
+class SynthClip:
+    """One synthetic person's clip.
+
+    Attributes
+    ----------
+    coefficients : np.ndarray
+        ``(T, 58)`` float32 FaceVerse coefficients.
+    audio : np.ndarray
+        ``(T * 640,)`` float32 at 16 kHz.
+    style : str
+        Speaker style (:data:`~reactface_ros.data.behaviour.SPEAKER_STYLES`) or listener
+        style (:data:`~reactface_ros.data.behaviour.LISTENER_STYLES`).
+    info : dict
+        What made it (voice, utterances, lag, back-channel frames), JSON-serialisable.
+    """
+
+    coefficients: np.ndarray
+    audio: np.ndarray
+    style: str
+    info: dict[str, Any]
+
+
+@dataclass
+class SynthSession:
+    """One speaker clip and the listeners' reactions to it."""
+
+    speaker: SynthClip
+    listeners: list[SynthClip]
+
+
+def synthesize_session(seed: int, index: int, num_frames: int, num_listeners: int,
+                       workdir: str | Path | None = None) -> SynthSession:
+    """Generate one session in memory (what :func:`generate_dataset` writes per session).
+
+    Parameters
+    ----------
+    seed, index : int
+        The dataset seed and the session's index; together they seed everything.
+    num_frames : int
+        Clip length ``T`` (25 fps).
+    num_listeners : int
+        Listeners reacting to the speaker; their styles differ while styles are left.
+    workdir : str or Path, optional
+        Folder for espeak-ng's temporary files.
+
+    Returns
+    -------
+    SynthSession
+    """
+    rng = np.random.default_rng([seed, index])
+    style = str(rng.choice(sorted(SPEAKER_STYLES)))
+    voice = random_voice(rng)
+    speaker = random_person(rng)
+    track = speaker_track(rng, num_frames, voice, workdir=workdir)
+    behaviour = speaker_behaviour(rng, speaker, style, frame_envelope(track.audio),
+                                  track.utterances, track.pauses())
+    spk = SynthClip(behaviour.coefficients, track.audio, style, {
+        "voice": asdict(voice), "utterances": [[a, b, txt] for a, b, txt in track.utterances]})
+    styles = list(rng.permutation(LISTENER_STYLES))
+    listeners = []
+    for k in range(num_listeners):
+        lstyle = str(styles[k % len(styles)])
+        reaction = listener_reaction(rng, random_person(rng), lstyle, behaviour)
+        laudio = backchannel_track(rng, num_frames, random_voice(rng), reaction.backchannels,
+                                   workdir)
+        listeners.append(SynthClip(reaction.coefficients, laudio.audio, lstyle, {
+            "lag_frames": reaction.lag_frames, "backchannels": reaction.backchannels}))
+    return SynthSession(spk, listeners)
 
 
 def generate_dataset(config: SynthConfig, out: str | Path,
@@ -252,54 +342,39 @@ def _generate(config: SynthConfig, root: Path, video: _VideoWriter | None,
     audio_rate = LAYOUT_AUDIO_RATE[config.layout]
     sessions = plan_sessions(config)
     pairs: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
-    pair_sessions: dict[str, list[str]] = {s: [] for s in SPLITS}
+    labels: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     train_coeffs = []
     with tempfile.TemporaryDirectory() as workdir:
         for i, sess in enumerate(sessions):
-            rng = np.random.default_rng([config.seed, i])
-            layout = _layout_for(config, root, sess["split"])
-            style = str(rng.choice(sorted(SPEAKER_STYLES)))
-            voice = random_voice(rng)
-            speaker = random_person(rng)
-            track = speaker_track(rng, t, voice, workdir=workdir)
-            behaviour = speaker_behaviour(rng, speaker, style, frame_envelope(track.audio),
-                                          track.utterances, track.pauses())
+            split = sess["split"]
+            layout = _layout_for(config, root, split)
+            made = synthesize_session(config.seed, i, t, sess["listeners"], workdir)
             speaker_clip = clip_path(config, sess["session"], "speaker")
-            _write_clip(layout, speaker_clip, behaviour.coefficients, track.audio, audio_rate,
-                        video)
-            if progress:
-                progress(1)
-            n = sess["listeners"]
-            styles = list(rng.permutation(LISTENER_STYLES))
-            styles = [str(styles[k % len(styles)]) for k in range(n)]
-            sess.update(speaker={"path": speaker_clip, "style": style, "voice": asdict(voice),
-                                 "utterances": [[a, b, txt] for a, b, txt in track.utterances]},
-                        listeners=[])
-            if sess["split"] == "train":
-                train_coeffs.append(behaviour.coefficients)
-            for k in range(n):
-                person = random_person(rng)
-                reaction = listener_reaction(rng, person, styles[k], behaviour)
-                lvoice = random_voice(rng)
-                laudio = backchannel_track(rng, t, lvoice, reaction.backchannels, workdir)
-                lclip = clip_path(config, sess["session"], f"listener{k + 1}")
-                _write_clip(layout, lclip, reaction.coefficients, laudio.audio, audio_rate,
-                            video)
+            clips = [(speaker_clip, made.speaker)] + [
+                (clip_path(config, sess["session"], f"listener{k + 1}"), c)
+                for k, c in enumerate(made.listeners)]
+            for path, clip in clips:
+                _write_clip(layout, path, clip.coefficients, clip.audio, audio_rate, video)
+                if split == "train":
+                    train_coeffs.append(clip.coefficients)
                 if progress:
                     progress(1)
-                sess["listeners"].append({"path": lclip, "style": styles[k],
-                                          "lag_frames": reaction.lag_frames,
-                                          "backchannels": reaction.backchannels})
-                pairs[sess["split"]].append((speaker_clip, lclip))
-                pair_sessions[sess["split"]].append(sess["session"])
-                if sess["split"] == "train":
-                    train_coeffs.append(reaction.coefficients)
+            sess.update(speaker={"path": speaker_clip, "style": made.speaker.style,
+                                 **made.speaker.info},
+                        listeners=[{"path": p, "style": c.style, **c.info} for p, c in clips[1:]])
+            for path, clip in clips[1:]:
+                pairs[split].append((speaker_clip, path))
+                if config.appropriateness == "style":
+                    labels[split].append((made.speaker.style, clip.style))
+                else:
+                    labels[split].append((sess["session"], sess["session"]))
     for split in SPLITS:
         layout = _layout_for(config, root, split)
         if not pairs[split]:
             continue
         write_split_list(layout.split_list_path(), pairs[split])
-        np.save(layout.neighbour_path(), neighbour_matrix(pair_sessions[split]))
+        forward, mirrored = zip(*labels[split])
+        np.save(layout.neighbour_path(), neighbour_matrix(list(forward), list(mirrored)))
     if train_coeffs:
         stacked = np.concatenate(train_coeffs)
         np.save(root / "mean_face.npy", stacked.mean(axis=0).astype(np.float32))
