@@ -16,7 +16,7 @@ appropriate reaction to speaker ``k``.
 from reactface_ros.metrics.appropriateness import EMOTION_DTW_GROUPS, fr_corr, fr_dist
 from reactface_ros.metrics.correlation import ccc
 from reactface_ros.metrics.diversity import fr_div, fr_dvs, fr_var
-from reactface_ros.metrics.dtw import dtw, dtw_pairs
+from reactface_ros.metrics.time_warping import dtw, dtw_pairs
 from reactface_ros.metrics.realism import frechet_distance, frechet_distance_from_moments
 from reactface_ros.metrics.synchrony import fr_syn, lagged_correlations
 

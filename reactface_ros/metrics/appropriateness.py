@@ -21,7 +21,7 @@ import numpy as np
 from reactface_ros.metrics._checks import (check_convention, check_listener, check_neighbours,
                                            check_pred)
 from reactface_ros.metrics.correlation import CCC_EPS, ccc_from_moments
-from reactface_ros.metrics.dtw import DEFAULT_BATCH_SIZE, dtw_pairs
+from reactface_ros.metrics.time_warping import DEFAULT_BATCH_SIZE, dtw_pairs
 
 #: Emotion feature groups of the challenge FRDist: (start, stop, weight).
 EMOTION_DTW_GROUPS: tuple[tuple[int, int, float], ...] = (
@@ -104,8 +104,8 @@ def fr_dist(pred, listener, neighbours, convention: str = "challenge",
     ``"challenge"``, ``d = DTW(AU)/15 + DTW(VA) + DTW(FE)/8`` on 25-d emotion, and for
     ``"reactface"``, ``d = DTW(all dims)`` and the result times 10. DTW is unconstrained with a
     squared-Euclidean local cost and a square root of the optimal total
-    (:mod:`reactface_ros.metrics.dtw`); as in both code bases the inputs are cast to float32
-    first. Only pairs with ``A[k, j] == 1`` are computed.
+    (:mod:`reactface_ros.metrics.time_warping`); as in both code bases the inputs are cast to
+    float32 first. Only pairs with ``A[k, j] == 1`` are computed.
 
     Parameters
     ----------

@@ -21,9 +21,9 @@ By default every sample is scored and a constant-window dim contributes a correl
 the CCC does); when no lag correlates at all (e.g. a constant predictor) the first lag wins
 and the offset is the maximum, ``L``.
 
-The sums behind every lagged correlation come from three matrix products per speaker
-(windows of the zero-padded speaker sequence), so all ``99`` lags, ``M`` samples and ``D`` dims
-are scored at once.
+The cross sums behind every lagged correlation come from one matrix product per speaker (against
+windows of the zero-padded speaker sequence) and the window sums from prefix sums, so all
+``99`` lags, ``M`` samples and ``D`` dims are scored at once.
 """
 from __future__ import annotations
 
@@ -76,13 +76,13 @@ def lagged_correlations(x: np.ndarray, y: np.ndarray, max_lag: int = DEFAULT_MAX
     padded = np.pad(yc, ((0, 0), (max_lag, max_lag)))
     z = np.ascontiguousarray(sliding_window_view(padded, t, axis=-1)[:, ::-1, :]
                              .transpose(0, 2, 1))
-    # Overlap mask of x for each lag: t in [max(0, l), min(T, T + l)).
-    frames = np.arange(t)
-    mask = ((frames[None, :] >= np.maximum(0, lags)[:, None])
-            & (frames[None, :] < np.minimum(t, t + lags)[:, None])).astype(np.float64).T
+    # Window sums of x over t in [max(0, l), min(T, T + l)) from prefix sums.
+    start, stop = np.maximum(0, lags), np.minimum(t, t + lags)
+    csum = np.concatenate([np.zeros((d, s_count, 1)), np.cumsum(xc, axis=-1)], axis=-1)
+    csq = np.concatenate([np.zeros((d, s_count, 1)), np.cumsum(xc * xc, axis=-1)], axis=-1)
     sxy = np.matmul(xc, z)  # (D, S, Q)
-    sx = np.matmul(xc, mask)
-    sxx = np.matmul(xc * xc, mask)
+    sx = csum[..., stop] - csum[..., start]
+    sxx = csq[..., stop] - csq[..., start]
     sy = z.sum(axis=1)[:, None, :]  # (D, 1, Q)
     syy = (z * z).sum(axis=1)[:, None, :]
     cov = sxy - sx * sy / n_overlap
