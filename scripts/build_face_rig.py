@@ -47,6 +47,8 @@ LIP_LOWER_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
 BROWS = {"R": [70, 63, 105, 66, 107, 46, 53, 52, 65, 55],
          "L": [300, 293, 334, 296, 336, 276, 283, 282, 295, 285]}
 SIDE = {"L": 1.0, "R": -1.0}
+#: How far the neutral brows are lowered from the canonical face (cm).
+BROW_DROP = 0.3
 
 # Albedo (linear RGB in [0, 1]).
 SKIN = (0.86, 0.66, 0.54)
@@ -235,6 +237,11 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
         v0[up, 1:] = mid[1:] - np.array([0.03, 0.0])
         v0[lo, 1:] = mid[1:] + np.array([0.03, 0.0])
 
+    # The canonical brows sit high (MediaPipe reads a raised brow on it): lower them a little.
+    for side in "LR":
+        w = gauss(canon, canon[BROWS[side]].mean(axis=0), [2.0, 0.9, 3.0])
+        v0[:, 1] -= BROW_DROP * w
+
     # --- drop the triangles spanning the eye and mouth openings.
     holes = [EYE_UPPER["R"] + EYE_LOWER["R"][1:-1][::-1],
              EYE_UPPER["L"] + EYE_LOWER["L"][1:-1][::-1],
@@ -418,14 +425,14 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
         deltas[f"mouth{side_name(side)}"] = mouth_zone[:, None] * np.array([s * 0.6, 0.0, -0.05])
 
         wch = is_canon * gauss(p, [s * 3.5, 0.6, 4.2], [1.2, 0.9, 3.0])
-        deltas[f"cheekSquint{side_name(side)}"] = wch[:, None] * np.array([0.0, 0.35, 0.12])
+        deltas[f"cheekSquint{side_name(side)}"] = wch[:, None] * np.array([0.0, 0.5, 0.2])
         wn = is_canon * gauss(p, canon[358 if s > 0 else 129] + [0, 0.1, 0],
                               [0.75, 0.8, 2.0])
         deltas[f"noseSneer{side_name(side)}"] = wn[:, None] * np.array([0.0, 0.38, 0.05])
 
         brow_c = canon[BROWS[side]].mean(axis=0)
         wb = is_canon * gauss(p, brow_c, [1.9, 0.75, 3.0])
-        deltas[f"browDown{side_name(side)}"] = wb[:, None] * np.array([-s * 0.3, -0.8, -0.05])
+        deltas[f"browDown{side_name(side)}"] = wb[:, None] * np.array([-s * 0.35, -1.1, -0.1])
         wo = is_canon * gauss(p, canon[BROWS[side][1]], [1.1, 0.8, 3.0])
         deltas[f"browOuterUp{side_name(side)}"] = wo[:, None] * np.array([0.0, 0.6, 0.0])
 
