@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("reactface_ros.commands.run", "run the live ROS 2 node graph (microphone + camera)"),
     "bag-eval": ("reactface_ros.commands.bag_eval", "score a recorded session (metrics, latency)"),
     "synth": ("reactface_ros.commands.synth", "generate a synthetic dyadic reaction dataset"),
+    "generate": ("reactface_ros.commands.generate", "generate reactions to a speaker video"),
 }
 
 

@@ -261,3 +261,54 @@ def test_cuda_stream_matches_generation(dtype):
     cpu_ref = cpu.generate(audio[None], face[None], num_samples=3, seed=2)[0].numpy()
     if dtype == torch.float32:
         np.testing.assert_allclose(out, cpu_ref, atol=1e-3)
+
+
+def _write_speaker_video(path, frames: int = 20) -> None:
+    av = pytest.importorskip("av")
+    skimage_data = pytest.importorskip("skimage.data")
+    import cv2
+
+    face = cv2.resize(skimage_data.astronaut()[:256, 96:352], (160, 160))
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=25)
+    video.width = video.height = 160
+    video.pix_fmt = "yuv420p"
+    sound = out.add_stream("aac", rate=22050)
+    sound.layout = "mono"
+    for i in range(frames):
+        img = np.roll(face, i, axis=1) if i % 7 else np.zeros_like(face)   # some no-face frames
+        for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(packet)
+    t, total = 0, frames * 22050 // 25
+    while t < total:
+        chunk = (0.2 * np.sin(2 * np.pi * 180 * np.arange(t, t + 1024) / 22050))
+        frame = av.AudioFrame.from_ndarray(chunk.astype(np.float32)[None], format="flt",
+                                           layout="mono")
+        frame.sample_rate, frame.pts = 22050, t
+        for packet in sound.encode(frame):
+            out.mux(packet)
+        t += 1024
+    for stream in (video, sound):
+        for packet in stream.encode():
+            out.mux(packet)
+    out.close()
+
+
+def test_generate_command(tmp_path, capsys):
+    pytest.importorskip("mediapipe")
+    from reactface_ros.cli import main
+
+    _write_speaker_video(tmp_path / "speaker.mp4")
+    tiny_model().save_pretrained(tmp_path / "ckpt")
+    args = ["generate", "--speaker-video", str(tmp_path / "speaker.mp4"), "--checkpoint",
+            str(tmp_path / "ckpt"), "--samples", "2", "--seed", "3"]
+    assert main(args + ["--out", str(tmp_path / "a.npy")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b.npy")]) == 0
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (2, 20, 58) and a.dtype == np.float32 and np.isfinite(a).all()
+    assert np.array_equal(a, b)
+    report = capsys.readouterr().out
+    assert "no_face_frames=3" in report                 # frames 0, 7 and 14 are black
+    assert main(["generate", "--speaker-video", str(tmp_path / "speaker.mp4"), "--checkpoint",
+                 str(tmp_path / "missing"), "--out", str(tmp_path / "c.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,156 @@
+"""``reactface generate``: run the streaming engine over a speaker video file.
+
+The speaker video (and its audio, or ``--speaker-audio``) is decoded with PyAV and pushed,
+in time order and with the file's timestamps, into :class:`reactface_ros.streaming.ReactionStream`
+exactly as a live session would be: face features (``blendshapes``) or face crops
+(``conv3d``) from :class:`reactface_ros.face_analysis.FaceAnalyzer`, audio chunks at the
+file's own sample rate. The result is an ``(M, T, 58)`` float32 ``.npy`` of de-normalised
+FaceVerse coefficients, one row per video frame (T = number of video frames; a video that is
+not 25 fps reads each frame's reaction from the 25 fps slot nearest its timestamp).
+
+A checkpoint made from a random init (``ReactFace(config).save_pretrained(dir)``) runs too; its
+reactions are noise around the mean face until the model is trained.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reactface_ros.constants import FPS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    parser.add_argument("--speaker-video", required=True, type=Path, help="speaker video file")
+    parser.add_argument("--speaker-audio", type=Path, default=None,
+                        help="speaker audio file (default: the video's own audio track)")
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="ReactFace checkpoint directory (model.safetensors + config.json)")
+    parser.add_argument("--samples", type=int, default=10, help="M reactions to sample")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--face-model", default=None,
+                        help="MediaPipe face_landmarker.task (default: searched)")
+    parser.add_argument("--out", required=True, type=Path, help="output .npy (M, T, 58)")
+
+
+def decode_audio(path: Path, stream_index: int = 0) -> list[tuple[np.ndarray, int, float]]:
+    """Decode an audio track into ``(mono float32 samples, sample_rate, stamp_s)`` chunks.
+
+    Returns an empty list when the file has no audio track.
+    """
+    import av
+
+    chunks: list[tuple[np.ndarray, int, float]] = []
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return chunks
+        stream = container.streams.audio[stream_index]
+        resampler = None
+        position = 0.0
+        for frame in container.decode(stream):
+            if resampler is None:
+                resampler = av.AudioResampler(format="flt", layout="mono",
+                                              rate=frame.sample_rate)
+            stamp = frame.time if frame.time is not None else position
+            for out in resampler.resample(frame):
+                samples = out.to_ndarray().reshape(-1).astype(np.float32)
+                chunks.append((samples, out.sample_rate, stamp))
+                stamp += samples.size / out.sample_rate
+            position = stamp
+    return chunks
+
+
+def generate_from_video(video: Path, audio: Path | None, model, samples: int, seed: int,
+                        face_model: str | None = None):
+    """Stream a video file through ReactFace.
+
+    Returns
+    -------
+    tuple
+        ``(M, T, 58)`` float32 reactions (one per video frame) and the stream's health dict.
+    """
+    import av
+
+    from reactface_ros.face_analysis import FaceAnalysisConfig, FaceAnalyzer
+    from reactface_ros.streaming import ReactionStream
+
+    cfg = model.config
+    conv3d = cfg.face_encoder == "conv3d"
+    audio_chunks = decode_audio(audio if audio is not None else video)
+    stream = ReactionStream(model, num_samples=samples, seed=seed, max_lag_s=None)
+    slots: dict[int, np.ndarray] = {}
+    stamps: list[float] = []
+
+    def collect(windows) -> None:
+        for win in windows:
+            for i in range(win.reactions.shape[1]):
+                slots[win.start_frame + i] = win.reactions[:, i]
+
+    fa_cfg = FaceAnalysisConfig(model_path=face_model, crop_size=cfg.crop_size,
+                                return_crop=conv3d)
+    next_audio = 0
+    with FaceAnalyzer(fa_cfg) as analyzer, av.open(str(video)) as container:
+        if not container.streams.video:
+            raise ValueError(f"{video} has no video track")
+        vstream = container.streams.video[0]
+        for n, frame in enumerate(container.decode(vstream)):
+            stamp = frame.time if frame.time is not None else n / FPS
+            if stamps and stamp <= stamps[-1]:
+                stamp = stamps[-1] + 1e-6          # keep stamps increasing for odd files
+            # audio that starts before the end of this frame goes in first
+            while next_audio < len(audio_chunks) and \
+                    audio_chunks[next_audio][2] < stamp + 1.0 / FPS:
+                collect(stream.push_audio(*audio_chunks[next_audio]))
+                next_audio += 1
+            feats = analyzer.analyze(frame.to_ndarray(format="rgb24"), stamp * 1000.0)
+            face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()
+            collect(stream.push_face(face, stamp))
+            stamps.append(stamp)
+    if not stamps:
+        raise ValueError(f"{video} has no decodable video frames")
+    if not audio_chunks:
+        print("warning: no audio track; the speaker is treated as silent", file=sys.stderr)
+    collect(stream.flush())
+    last = max(slots)
+    out = np.stack([slots[min(last, int(round((s - stream.origin) * FPS)))] for s in stamps],
+                   axis=1)
+    return out.astype(np.float32), stream.health.as_dict()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate reactions for a speaker video and save them as ``.npy``."""
+    from reactface_ros.model import ReactFace
+    from reactface_ros.model.checkpoint import CheckpointError
+
+    if args.samples < 1:
+        print("error: --samples must be >= 1", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print("error: --seed must be >= 0", file=sys.stderr)
+        return 2
+    for path, what in ((args.speaker_video, "--speaker-video"),
+                       (args.speaker_audio, "--speaker-audio")):
+        if path is not None and not path.is_file():
+            print(f"error: {what} {path} does not exist", file=sys.stderr)
+            return 2
+    try:
+        model = ReactFace.from_pretrained(args.checkpoint, device=args.device)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    reactions, health = generate_from_video(args.speaker_video, args.speaker_audio, model,
+                                            args.samples, args.seed, args.face_model)
+    wall = time.perf_counter() - t0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, reactions)
+    frames = reactions.shape[1]
+    print(f"wrote {args.out}: {reactions.shape} (M, T, 58) float32, {frames} frames "
+          f"({frames / FPS:.1f} s) in {wall:.1f} s")
+    print("stream health: " + ", ".join(f"{k}={v}" for k, v in health.items() if v))
+    return 0
