@@ -201,8 +201,12 @@ def test_videos_rendered_with_audio(tmp_path: Path):
     frames = list(read_video_frames(mp4))
     assert len(frames) == 2 * FPS + 1 and frames[0].shape == (256, 256, 3)
     assert np.asarray(frames[0]).std() > 5  # a face, not a blank frame
-    samples, rate = read_audio(mp4)[:2]
-    assert rate > 0 and len(samples) > 0
+    samples, rate = read_audio(mp4, rate=16000)
+    wav, _ = read_wav(out / "Audio_files" / "synth/s000/speaker/1.wav")
+    assert rate == 16000 and abs(len(samples) - len(wav)) < 2048
+    # The loader reads the same frames from the mp4.
+    ds = ReactionDataset(out, "train", DatasetConfig(load_video=True, clip_length=5))
+    np.testing.assert_array_equal(ds[0]["speaker_video"].numpy(), np.stack(frames[:5]))
 
 
 def test_style_appropriateness_follows_behaviour_classes(tmp_path: Path):
