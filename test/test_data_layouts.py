@@ -270,6 +270,12 @@ def test_reactface_layout_and_collate(reactface_root: Path):
     s = batch["start"][0]
     np.testing.assert_array_equal(batch["appropriate_listener_3dmm"][0, 1].numpy(),
                                   _coeffs(REACTFACE_PAIRS["train"][1][1])[s:s + 10])
+    # Pickled for spawned workers without the memory-mapped arrays, and still loads.
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._coeff_cache == {}
+    np.testing.assert_array_equal(clone[2]["listener_3dmm"].numpy(), ds[2]["listener_3dmm"])
     # Unmirrored: the first P rows and the top-left block of the matrix.
     half = ReactionDataset(reactface_root, "train", DatasetConfig(mirror=False))
     assert len(half) == 3 and half.neighbours.shape == (3, 3)

@@ -183,6 +183,13 @@ class ReactionDataset(Dataset):
         self._emotion_cache: dict[str, np.ndarray] = {}
 
     # -- helpers ------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers started by "spawn" get a pickled copy: send paths, not the
+        # memory-mapped arrays (which would pickle as full in-memory copies).
+        state = self.__dict__.copy()
+        state["_coeff_cache"], state["_emotion_cache"] = {}, {}
+        return state
+
     def __len__(self) -> int:
         """Number of rows (``2P`` when mirrored)."""
         return len(self.rows)
