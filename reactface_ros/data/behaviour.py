@@ -386,11 +386,19 @@ def speaker_behaviour(rng: np.random.Generator, person: Person, style: str,
     face.add(("mouthSmileLeft", "mouthSmileRight"), smile, 0.9)
     face.add(("cheekSquintLeft", "cheekSquintRight"), smile, 0.45)
     face.add(("eyeSquintLeft", "eyeSquintRight"), smile, 0.25)
-    face.add(("mouthDimpleLeft", "mouthDimpleRight"), smile, 0.12)
+    face.add(("mouthDimpleLeft", "mouthDimpleRight"), smile, 0.2)
     face.add(("browDownLeft", "browDownRight"), frown, 0.4)
     face.add("browInnerUp", frown, 0.25)
     face.add(("mouthFrownLeft", "mouthFrownRight"), frown, 0.45)
     face.add(("mouthPressLeft", "mouthPressRight"), frown, 0.2)
+    face.add("mouthShrugLower", frown, 0.25)
+    face.add(("noseSneerLeft", "noseSneerRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
+             frown, 0.2 if style == "serious" else 0.1)
+    # Some pauses are thinking pauses: lips pressed and rolled in.
+    thinking = episode_track(rng, t, 0.0, (0.5, 1.2), (0.4, 0.8),
+                             starts=[a for a, _ in pauses if rng.random() < 0.4])
+    face.add(("mouthPressLeft", "mouthPressRight"), thinking, 0.3)
+    face.add(("mouthRollLower", "mouthRollUpper"), thinking, 0.3)
     face.add("browInnerUp", brow, 0.45)
     face.add(("browOuterUpLeft", "browOuterUpRight"), brow, 0.45)
     face.add(("eyeWideLeft", "eyeWideRight"), brow, 0.25)
@@ -496,6 +504,7 @@ def listener_reaction(rng: np.random.Generator, person: Person, style: str,
         face.add("browInnerUp", concern, 0.4)
         face.add(("mouthFrownLeft", "mouthFrownRight"), concern, 0.35)
         face.add(("mouthPressLeft", "mouthPressRight"), concern, 0.25)
+        face.add("mouthShrugLower", concern, 0.2)
         face.add(("mouthSmileLeft", "mouthSmileRight"), shift(speaker.smile, lag), 0.25)
         face.habits(rng, sway_scale=0.8)
         face.rotation[:, 2] += (0.08 if rng.random() < 0.5 else -0.08) * concern

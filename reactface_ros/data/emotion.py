@@ -32,21 +32,21 @@ EMOTION_NAMES: tuple[str, ...] = AU_NAMES + ("Valence", "Arousal") + EXPRESSION_
 
 #: AU -> (blendshape names averaged, occurrence threshold).
 AU_RULES: dict[str, tuple[tuple[str, ...], float]] = {
-    "AU1": (("browInnerUp",), 0.35),
-    "AU2": (("browOuterUpLeft", "browOuterUpRight"), 0.3),
+    "AU1": (("browInnerUp",), 0.3),
+    "AU2": (("browOuterUpLeft", "browOuterUpRight"), 0.25),
     "AU4": (("browDownLeft", "browDownRight"), 0.75),
-    "AU6": (("cheekSquintLeft", "cheekSquintRight"), 0.3),
-    "AU7": (("eyeSquintLeft", "eyeSquintRight"), 0.25),
-    "AU9": (("noseSneerLeft", "noseSneerRight"), 0.25),
-    "AU10": (("mouthUpperUpLeft", "mouthUpperUpRight"), 0.25),
+    "AU6": (("cheekSquintLeft", "cheekSquintRight"), 0.2),
+    "AU7": (("eyeSquintLeft", "eyeSquintRight"), 0.15),
+    "AU9": (("noseSneerLeft", "noseSneerRight"), 0.15),
+    "AU10": (("mouthUpperUpLeft", "mouthUpperUpRight"), 0.12),
     "AU12": (("mouthSmileLeft", "mouthSmileRight"), 0.45),
-    "AU14": (("mouthDimpleLeft", "mouthDimpleRight"), 0.25),
-    "AU15": (("mouthFrownLeft", "mouthFrownRight"), 0.3),
-    "AU17": (("mouthShrugLower",), 0.25),
-    "AU23": (("mouthRollLower", "mouthRollUpper"), 0.35),
-    "AU24": (("mouthPressLeft", "mouthPressRight"), 0.45),
+    "AU14": (("mouthDimpleLeft", "mouthDimpleRight"), 0.12),
+    "AU15": (("mouthFrownLeft", "mouthFrownRight"), 0.2),
+    "AU17": (("mouthShrugLower",), 0.1),
+    "AU23": (("mouthRollLower", "mouthRollUpper"), 0.2),
+    "AU24": (("mouthPressLeft", "mouthPressRight"), 0.4),
     "AU25": (("jawOpen",), 0.12),
-    "AU26": (("jawOpen",), 0.3),
+    "AU26": (("jawOpen",), 0.25),
 }
 
 #: Expression -> {blendshape: weight}; the score also gets :data:`EXPRESSION_BIAS`.
