@@ -345,3 +345,49 @@ def test_malformed_files(tmp_path: Path):
     (root / "val.csv").write_text("a,b,c\n0,x,y\n")
     with pytest.raises(DatasetLayoutError, match="speaker_path"):
         ReactionDataset(root, "val")
+
+
+def _face(**weights: float) -> np.ndarray:
+    from reactface_ros.constants import BLENDSHAPE_INDEX
+
+    c = np.zeros(58, np.float32)
+    c[52:55] = [np.pi, 0, 0]
+    c[57] = 1.84
+    for name, w in weights.items():
+        c[BLENDSHAPE_INDEX[name]] = w
+    return c
+
+
+def test_emotion_from_coefficients_rules():
+    from reactface_ros.data import EMOTION_NAMES, emotion_from_coefficients
+
+    faces = np.stack([
+        _face(),
+        _face(mouthSmileLeft=0.8, mouthSmileRight=0.8, cheekSquintLeft=0.5,
+              cheekSquintRight=0.5),
+        _face(mouthFrownLeft=0.7, mouthFrownRight=0.7, browInnerUp=0.6),
+        _face(jawOpen=0.6, browOuterUpLeft=0.7, browOuterUpRight=0.7, eyeWideLeft=0.6,
+              eyeWideRight=0.6, browInnerUp=0.6),
+    ])
+    e = emotion_from_coefficients(faces)
+    assert e.shape == (4, 25) and e.dtype == np.float32
+    col = {n: i for i, n in enumerate(EMOTION_NAMES)}
+    expressions = [EMOTION_NAMES[17 + i] for i in e[:, 17:].argmax(1)]
+    assert expressions == ["Neutral", "Happy", "Sad", "Surprise"]
+    assert e[0, :15].sum() == 0
+    assert e[1, col["AU12"]] == 1 and e[1, col["AU6"]] == 1 and e[1, col["AU15"]] == 0
+    assert e[2, col["AU15"]] == 1 and e[2, col["AU1"]] == 1
+    assert e[3, col["AU26"]] == 1 and e[3, col["AU25"]] == 1 and e[3, col["AU2"]] == 1
+    assert e[1, col["Valence"]] > 0.5 > e[0, col["Valence"]] > e[2, col["Valence"]]
+    assert e[3, col["Arousal"]] > 0.5 and e[0, col["Arousal"]] < 0
+    np.testing.assert_allclose(e[:, 17:].sum(1), 1, atol=1e-6)
+    # Batched (N, M, T, 58) inputs give the same rows; head motion raises arousal.
+    batched = emotion_from_coefficients(np.broadcast_to(faces[None, None], (2, 3, 4, 58)))
+    np.testing.assert_array_equal(batched[1, 2], e)
+    still = np.repeat(faces[:1], 10, 0)
+    moving = still.copy()
+    moving[:, 53] = 0.1 * np.sin(np.arange(10))
+    assert (emotion_from_coefficients(moving)[:, col["Arousal"]].mean()
+            > emotion_from_coefficients(still)[:, col["Arousal"]].mean())
+    with pytest.raises(ValueError, match="58"):
+        emotion_from_coefficients(np.zeros((4, 57)))
