@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("reactface_ros.commands.check", "check the installation (imports, messages, models)"),
     "avatar": ("reactface_ros.commands.avatar", "play a reaction to a VMC / Live Link avatar"),
+    "train": ("reactface_ros.commands.train", "train ReactFace from a YAML config"),
+    "evaluate": ("reactface_ros.commands.evaluate", "score a checkpoint and baselines"),
     "render": ("reactface_ros.commands.render", "render listener reactions side by side to mp4"),
     "run": ("reactface_ros.commands.run", "run the live ROS 2 node graph (microphone + camera)"),
     "bag-eval": ("reactface_ros.commands.bag_eval", "score a recorded session (metrics, latency)"),

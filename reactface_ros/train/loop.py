@@ -1,0 +1,466 @@
+"""Training ReactFace (paper Algorithm 1) on a dyadic dataset, on one process or under DDP.
+
+Per step, for a batch of mirrored rows (speaker audio ``(B, T * 640)``, speaker face features
+``(B, T, 59)``, the appropriate real listener reactions ``(B, K, T, 58)``):
+
+1. the speaker is encoded once and M = ``num_samples`` reactions ``(B, M, T, 58)`` are drawn
+   from that shared encoding by the model's whole-sequence forward. Without teacher forcing
+   this is exactly what :meth:`~reactface_ros.model.ReactFace.generate` and the streaming
+   engine compute (same windows, horizon and positions);
+2. ``L = L_rec^a + L_rec^s + l_kl KL + l_smo L_smo + l_div L_div`` with the model's loss
+   functions (:func:`reactface_ros.model.losses.reactface_loss`), ``L_rec^a`` the min over the
+   appropriate real reactions;
+3. one AdamW step.
+
+Every random choice (initialisation, crops, order, teacher forcing, dropout, sampling noise) is
+a function of ``(seed, epoch, step, rank)``, so a resumed run continues exactly like an
+uninterrupted one. The mean face is computed from the training split and stored in the model.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from reactface_ros.train.checkpointing import (load_training_checkpoint,
+                                               save_training_checkpoint)
+from reactface_ros.train.config import TrainConfig, TrainConfigError
+from reactface_ros.train.features import crop_cache_path, ensure_face_features
+from reactface_ros.train.run_log import TrainingLogger
+
+LOSS_TERMS = ("total", "rec_listener", "rec_speaker", "kl", "smooth", "diversity")
+
+
+# ---------------------------------------------------------------------------- processes
+@dataclass
+class DistEnv:
+    """Where this process sits in a (possibly single-process) run.
+
+    Attributes
+    ----------
+    rank, world_size, local_rank : int
+        As set by ``torchrun`` (0, 1, 0 without it).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes logs and checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether more than one process trains."""
+        return self.world_size > 1
+
+    @classmethod
+    def from_environment(cls) -> "DistEnv":
+        """Read ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (set by ``torchrun``)."""
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                   int(os.environ.get("LOCAL_RANK", 0)))
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op on one process)."""
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+def resolve_device(name: str, env: DistEnv) -> torch.device:
+    """``"auto"``/``"cpu"``/``"cuda"`` -> a device (``cuda:<local_rank>`` under DDP)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainConfigError("device is 'cuda' but torch sees no CUDA device; use device: "
+                               "auto or cpu")
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", env.local_rank if env.distributed else 0)
+    return torch.device("cpu")
+
+
+def step_seed(seed: int, step: int, rank: int = 0, stream: int = 0) -> int:
+    """A 62-bit seed that depends only on its arguments."""
+    rng = np.random.default_rng([int(seed), int(step), int(rank), int(stream)])
+    return int(rng.integers(0, 2 ** 62))
+
+
+def epoch_batches(num_rows: int, batch_size: int, seed: int, epoch: int,
+                  env: DistEnv | None = None) -> list[list[int]]:
+    """Batches of one epoch for this process: a seeded permutation, split between processes.
+
+    The permutation is padded (by wrapping) to a multiple of the number of processes, so all
+    processes run the same number of steps.
+    """
+    env = env or DistEnv()
+    order = np.random.default_rng([int(seed), int(epoch), 17]).permutation(num_rows)
+    pad = (-len(order)) % env.world_size
+    order = np.concatenate([order, order[:pad]])[env.rank::env.world_size]
+    return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+
+
+# ---------------------------------------------------------------------------- data
+class TrainingRows(Dataset):
+    """A :class:`~reactface_ros.data.ReactionDataset` plus the face input the model reads.
+
+    Adds ``speaker_face``: the cached ``(T, 59)`` face features (``blendshapes``) or the cached
+    ``(T, 3, S, S)`` uint8 crops (``conv3d``), at the item's crop.
+    """
+
+    def __init__(self, dataset, face_encoder: str, crop_size: int) -> None:
+        self.dataset = dataset
+        self.face_encoder, self.crop_size = face_encoder, crop_size
+
+    def __len__(self) -> int:
+        """Rows of the wrapped dataset."""
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """The dataset item with ``speaker_face`` added."""
+        item = self.dataset[index]
+        t = item["speaker_3dmm"].shape[0]
+        path = Path(item["speaker_face_features_path"])
+        if self.face_encoder == "conv3d":
+            src = crop_cache_path(path, self.crop_size)
+        else:
+            src = path
+        if not src.is_file():
+            raise FileNotFoundError(f"face-feature cache {src} is missing; training computes it "
+                                    f"from the speaker video before the first epoch")
+        a = np.load(src, mmap_mode="r", allow_pickle=False)
+        s = item["start"]
+        seg = np.array(a[s:s + t])
+        if len(seg) < t:   # video shorter than the coefficients: hold the last frame
+            seg = np.concatenate([seg, np.repeat(seg[-1:], t - len(seg), axis=0)])
+        item["speaker_face"] = torch.from_numpy(np.ascontiguousarray(seg))
+        item.pop("speaker_face_features", None)
+        return item
+
+
+def open_split(config: TrainConfig, split: str, training: bool):
+    """The split as a :class:`~reactface_ros.data.ReactionDataset` for training/validation."""
+    from reactface_ros.data import DatasetConfig, ReactionDataset
+
+    cfg = DatasetConfig(layout=config.layout, clip_length=config.clip_length,
+                        random_crop=training, seed=config.seed, load_emotion=False,
+                        load_appropriate=True, max_appropriate=config.max_appropriate,
+                        load_face_features=False, face_feature_dir=config.face_feature_dir)
+    return ReactionDataset(config.data_root, split, cfg)
+
+
+def training_mean_face(dataset) -> np.ndarray:
+    """Mean ``(58,)`` over every frame of every clip (speakers and listeners) of a split."""
+    total, count = None, 0
+    for clip in dataset.layout.clips():
+        c = np.asarray(dataset.coefficients(clip), dtype=np.float64)
+        total = c.sum(0) if total is None else total + c.sum(0)
+        count += len(c)
+    if not count:
+        raise ValueError("the training split has no frames to compute the mean face from")
+    return (total / count).astype(np.float32)
+
+
+def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors of a collated batch on ``device`` (face crops stay uint8)."""
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+            for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------- loss
+def loss_weights(config: TrainConfig):
+    """The :class:`~reactface_ros.model.losses.LossWeights` of a config."""
+    from reactface_ros.model.losses import LossWeights
+
+    return LossWeights(kl=config.kl_weight, smooth=config.smooth_weight,
+                       diversity=config.diversity_weight, diversity_sigma=config.diversity_sigma)
+
+
+def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
+               teacher_forced: bool, seed: int | None = None) -> dict[str, torch.Tensor]:
+    """The five loss terms and their total for one batch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        What to call (the DDP wrapper in distributed training).
+    module : ReactFace
+        The model itself (normalisation).
+    batch : dict
+        Collated, on the model's device.
+    config : TrainConfig
+        Loss weights and M.
+    teacher_forced : bool
+        Feed the real listener reaction as the CIE history.
+    seed : int, optional
+        Fixed sampling noise (validation); ``None`` draws from torch's generator.
+    """
+    from reactface_ros.model.losses import reactface_loss
+
+    listener = batch["listener_3dmm"] if teacher_forced else None
+    out = model(batch["speaker_audio"], batch["speaker_face"], listener,
+                num_samples=config.num_samples, seed=seed)
+    out.reactions = out.reactions.float()
+    out.speaker_reconstruction = out.speaker_reconstruction.float()
+    out.mu, out.logvar = out.mu.float(), out.logvar.float()
+    appropriate = module.normalise(batch["appropriate_listener_3dmm"])
+    return reactface_loss(out, appropriate, module.normalise(batch["speaker_3dmm"]),
+                          batch["appropriate_mask"], loss_weights(config))
+
+
+@torch.no_grad()
+def validation_loss(module, loader, config: TrainConfig, device: torch.device,
+                    seed: int) -> dict[str, float]:
+    """Mean loss terms over a loader, autoregressive (the generation path), fixed noise."""
+    was_training = module.training
+    module.eval()
+    sums = {k: 0.0 for k in LOSS_TERMS}
+    n = 0
+    for batch in loader:
+        batch = move_batch(batch, device)
+        terms = batch_loss(module, module, batch, config, teacher_forced=False, seed=seed)
+        b = batch["speaker_audio"].shape[0]
+        for k in LOSS_TERMS:
+            sums[k] += float(terms[k]) * b
+        n += b
+    module.train(was_training)
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+# ---------------------------------------------------------------------------- the run
+@dataclass
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    run_dir : Path
+        Output folder.
+    steps : int
+        Optimiser steps done in total (including before a resume).
+    epochs : int
+        Completed epochs.
+    history : list of dict
+        Per step of this call: ``step``, ``epoch`` and every loss term (float).
+    validation : list of dict
+        Per validation: ``epoch``, ``step`` and the loss terms.
+    best_val : float or None
+        Lowest validation total loss.
+    """
+
+    run_dir: Path
+    steps: int = 0
+    epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    validation: list[dict[str, float]] = field(default_factory=list)
+    best_val: float | None = None
+
+
+def _learning_rate(config: TrainConfig, step: int) -> float:
+    if config.warmup_steps:
+        return config.lr * min(1.0, (step + 1) / config.warmup_steps)
+    return config.lr
+
+
+def _autocast(device: torch.device, config: TrainConfig):
+    if device.type == "cuda" and config.amp:
+        dtype = torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return nullcontext()
+
+
+def build_model(config: TrainConfig, mean_face: np.ndarray):
+    """A freshly initialised ReactFace (seeded) with the training mean face."""
+    from reactface_ros.model import ReactFace
+
+    torch.manual_seed(config.seed)
+    model = ReactFace(config.model_config())
+    model.set_normalisation(mean_face)
+    return model
+
+
+def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
+          env: DistEnv | None = None) -> TrainResult:
+    """Train a ReactFace model; write logs and checkpoints under ``out_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (``data_root`` must be set).
+    out_dir : str or Path, optional
+        Run folder (default ``runs/<config.name>``).
+    resume : bool
+        Continue from ``<out_dir>/checkpoints/last``.
+    env : DistEnv, optional
+        Process placement (default: from the ``torchrun`` environment; a process group is
+        created when ``WORLD_SIZE > 1``).
+
+    Returns
+    -------
+    TrainResult
+        Steps, per-step losses and validation results of this call.
+    """
+    if not config.data_root:
+        raise TrainConfigError("data_root is not set: give --data-root DIR or data_root: in the "
+                               "config (a dataset in the ReactFace or challenge layout, e.g. "
+                               "one written by `reactface synth`)")
+    env = env or DistEnv.from_environment()
+    run_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
+    device = resolve_device(config.device, env)
+    own_group = False
+    if env.distributed and not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group(backend=backend)
+        own_group = True
+    try:
+        return _train(config, run_dir, resume, env, device)
+    finally:
+        if own_group:
+            torch.distributed.destroy_process_group()
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
+           device: torch.device) -> TrainResult:
+    from tqdm import tqdm
+
+    from reactface_ros.data import collate_reactions
+
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    model_cfg = config.model_config()
+    last_dir = run_dir / "checkpoints" / "last"
+    if resume and not last_dir.is_dir():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last_dir}; train without "
+                                f"--resume first")
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(run_dir / "train_config.yaml")
+
+    train_ds = open_split(config, config.train_split, training=True)
+    val_ds = open_split(config, config.val_split, training=False) if config.val_split else None
+    crop = model_cfg.crop_size if model_cfg.face_encoder == "conv3d" else None
+    if env.is_main:
+        jobs = train_ds.face_feature_jobs() + (val_ds.face_feature_jobs() if val_ds else [])
+        ensure_face_features(jobs, crop, progress=config.progress)
+    env.barrier()
+
+    model = build_model(config, training_mean_face(train_ds)).to(device)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
+                                  weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=(device.type == "cuda" and config.amp
+                                                   and config.amp_dtype == "float16"))
+    step, epoch, skip, best_val = 0, 0, 0, None
+    if resume:
+        progress = load_training_checkpoint(last_dir, model, optimizer, scaler)
+        step, epoch = int(progress["step"]), int(progress["epoch"])
+        skip, best_val = int(progress.get("step_in_epoch", 0)), progress.get("best_val")
+    net: torch.nn.Module = model
+    if env.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index]
+                                      if device.type == "cuda" else None)
+
+    rows = TrainingRows(train_ds, model_cfg.face_encoder, model_cfg.crop_size)
+    val_loader = None
+    if val_ds is not None:
+        n_val = len(val_ds) if not config.val_clips else min(config.val_clips, len(val_ds))
+        picks = np.unique(np.linspace(0, len(val_ds) - 1, n_val).round().astype(int))
+        val_rows = TrainingRows(val_ds, model_cfg.face_encoder, model_cfg.crop_size)
+        val_loader = DataLoader(torch.utils.data.Subset(val_rows, picks.tolist()),
+                                batch_size=config.batch_size, collate_fn=collate_reactions)
+    logger = TrainingLogger(run_dir, config.tensorboard, append=resume) if env.is_main else None
+    result = TrainResult(run_dir, steps=step, epochs=epoch, best_val=best_val)
+    progress_info = {"config": config.to_dict()}
+    stop = False
+    window: dict[str, list[float]] = {k: [] for k in LOSS_TERMS}
+    t_window = time.monotonic()
+    try:
+        while epoch < config.epochs and not stop:
+            train_ds.set_epoch(epoch)
+            batches = epoch_batches(len(rows), config.batch_size, config.seed, epoch, env)
+            loader = DataLoader(rows, batch_sampler=batches[skip:], collate_fn=collate_reactions,
+                                num_workers=config.num_workers)
+            bar = tqdm(loader, total=len(batches), initial=skip, desc=f"epoch {epoch + 1}",
+                       unit="step", disable=not (config.progress and env.is_main),
+                       dynamic_ncols=True)
+            in_epoch = skip
+            for batch in bar:
+                batch = move_batch(batch, device)
+                rng = np.random.default_rng([config.seed, step, 1])
+                teacher = bool(rng.random() < config.teacher_forcing)
+                torch.manual_seed(step_seed(config.seed, step, env.rank))
+                lr = _learning_rate(config, step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with _autocast(device, config):
+                    terms = batch_loss(net, model, batch, config, teacher)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(terms["total"]).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                in_epoch += 1
+                values = {k: float(terms[k].detach()) for k in LOSS_TERMS}
+                if not math.isfinite(values["total"]):
+                    raise FloatingPointError(f"the training loss became {values['total']} at "
+                                             f"step {step}; lower lr or check the data")
+                result.history.append({"step": step, "epoch": epoch + 1,
+                                       "teacher_forced": float(teacher), **values})
+                for k in LOSS_TERMS:
+                    window[k].append(values[k])
+                bar.set_postfix(loss=f"{values['total']:.4f}")
+                if logger is not None and step % config.log_every == 0:
+                    now = time.monotonic()
+                    logger.log({"split": "train", "epoch": epoch + 1, "step": step, "lr": lr,
+                                "teacher_forced": float(teacher), "seconds": now - t_window,
+                                **{k: float(np.mean(v)) for k, v in window.items()}})
+                    window = {k: [] for k in LOSS_TERMS}
+                    t_window = now
+                if config.max_steps is not None and step >= config.max_steps:
+                    stop = True
+                    break
+            bar.close()
+            skip = 0
+            if not stop or in_epoch == len(batches):
+                epoch += 1
+                in_epoch = 0
+            result.steps, result.epochs = step, epoch
+            finished_epoch = in_epoch == 0
+            if finished_epoch and val_loader is not None and env.is_main and \
+                    (epoch % config.val_every == 0 or epoch == config.epochs or stop):
+                val = validation_loss(model, val_loader, config, device, seed=config.seed)
+                result.validation.append({"epoch": epoch, "step": step, **val})
+                if logger is not None:
+                    logger.log({"split": "val", "epoch": epoch, "step": step, "lr": lr, **val})
+                if best_val is None or val["total"] < best_val:
+                    best_val = val["total"]
+                    save_training_checkpoint(run_dir / "checkpoints" / "best", model, None,
+                                             {**progress_info, "epoch": epoch, "step": step,
+                                              "step_in_epoch": 0, "best_val": best_val,
+                                              "val": val})
+            result.best_val = best_val
+            if env.is_main:
+                state = {**progress_info, "epoch": epoch, "step": step,
+                         "step_in_epoch": in_epoch, "best_val": best_val}
+                save_training_checkpoint(last_dir, model, optimizer, state, scaler)
+                if finished_epoch and epoch % config.checkpoint_every == 0:
+                    save_training_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:04d}",
+                                             model, optimizer, state, scaler)
+            env.barrier()
+    finally:
+        if logger is not None:
+            logger.close()
+    return result
