@@ -61,6 +61,7 @@ TONGUE = (0.78, 0.38, 0.40)
 SCLERA = (0.95, 0.94, 0.92)
 IRIS = (0.33, 0.22, 0.13)
 PUPIL = (0.03, 0.03, 0.03)
+HAIR = (0.23, 0.16, 0.11)
 
 #: Drawing groups: interior parts are drawn first in this order and then covered by the skin,
 #: so they show only through the eye and mouth openings.
@@ -228,6 +229,7 @@ def orient_towards_viewer(v: np.ndarray, tri: np.ndarray) -> np.ndarray:
 def build_rig(task: Path) -> dict[str, np.ndarray]:
     """Build every array of the rig (vertices in metres, FaceVerse model axes)."""
     canon, uvs, tri = read_canonical_mesh(task)
+    rim = np.asarray(outer_boundary(tri))
     v0 = canon.copy()
 
     # --- neutral: close the lips (the canonical mouth is slightly open).
@@ -354,7 +356,7 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
         w_jaw[eye_parts[side]["gaze"]] = 0.0
 
     pivot = np.array([0.0, 0.8, -1.8])
-    angle = np.deg2rad(17.0)
+    angle = np.deg2rad(21.0)
     # Opening swings the chin down and back about the jaw hinge (an x axis through the pivot).
     rot = np.array([[1, 0, 0],
                     [0, np.cos(angle), -np.sin(angle)],
@@ -517,16 +519,115 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
     deltas["mouthShrugUpper"] = upper_zone[:, None] * np.array([0.0, 0.3, 0.1])
 
     delta_stack = np.stack([deltas[name] for name in ARKIT_BLENDSHAPE_NAMES])
+    colours_all = np.concatenate(mb.colours)
+
+    # --- the back of the head: the face's outer rim swept round to the back (skin, hair).
+    head_v, head_tri, head_col, head_weight = head_shell(v0[rim], rim, len(verts))
+    verts = np.concatenate([verts, head_v])
+    triangles = np.concatenate([triangles, head_tri])
+    groups = np.concatenate([groups, np.zeros(len(head_tri), dtype=groups.dtype)])
+    colours_all = np.concatenate([colours_all, head_col])
+    # Each shell ring follows the rim vertex it grows from, fading towards the back, so the
+    # chin and jaw line stay attached when the jaw moves.
+    n_rings = head_weight.shape[0]
+    rim_deltas = delta_stack[:, rim]  # (52, R, 3)
+    shell = rim_deltas[:, None] * head_weight[None, :, None, None]  # (52, rings, R, 3)
+    shell = shell.reshape(52, n_rings * len(rim), 3)
+    shell = np.concatenate([shell, np.zeros((52, 1, 3))], axis=1)  # the back pole
+    delta_stack = np.concatenate([delta_stack, shell], axis=1)
     return {
         "vertices": (verts * 0.01).astype(np.float32),
         "triangles": triangles.astype(np.int32),
         "triangle_groups": groups.astype(np.int8),
-        "colours": np.clip(np.concatenate(mb.colours), 0, 1).astype(np.float32),
+        "colours": np.clip(colours_all, 0, 1).astype(np.float32),
         "deltas": (delta_stack * 0.01).astype(np.float32),
         "uvs": uvs.astype(np.float32),
         "group_names": np.array(GROUPS),
         "blendshape_names": np.array(ARKIT_BLENDSHAPE_NAMES),
     }
+
+
+def outer_boundary(tri: np.ndarray) -> list[int]:
+    """The canonical face's outer rim as one ordered vertex loop."""
+    count: dict[tuple[int, int], int] = {}
+    for t in tri:
+        for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0])):
+            key = (min(a, b), max(a, b))
+            count[key] = count.get(key, 0) + 1
+    adjacent: dict[int, list[int]] = {}
+    for (a, b), n in count.items():
+        if n == 1:
+            adjacent.setdefault(int(a), []).append(int(b))
+            adjacent.setdefault(int(b), []).append(int(a))
+    loop = [10]  # forehead top
+    while True:
+        nxt = [n for n in adjacent[loop[-1]] if n not in loop]
+        if not nxt:
+            return loop
+        loop.append(min(nxt))
+
+
+def head_shell(rim_points: np.ndarray, rim_ids: np.ndarray, first_index: int):
+    """Rings swept from the face rim round to the back of the head, closed by a back pole.
+
+    Parameters
+    ----------
+    rim_points : np.ndarray
+        ``(R, 3)`` positions of the rim loop (cm).
+    rim_ids : np.ndarray
+        ``(R,)`` their vertex indices.
+    first_index : int
+        Index the first new vertex will get.
+
+    Returns
+    -------
+    tuple
+        New vertices ``(rings * R + 1, 3)``, triangles ``(K, 3)`` facing outwards (global
+        indices), albedo ``(rings * R + 1, 3)`` (hair above the temples) and the ``(rings,)``
+        weight with which each ring follows its rim vertex's blendshape deltas.
+    """
+    centre = np.array([0.0, 1.2, -1.5])
+    axes = np.array([8.3, 11.2, 10.5])
+    back = np.array([0.0, 0.0, -1.0])
+    ts = np.array([0.18, 0.38, 0.58, 0.78, 0.93])
+    rel = rim_points - centre
+    dist = np.linalg.norm(rel, axis=1)
+    d = rel / dist[:, None]
+    theta = np.arccos(np.clip(d @ back, -1.0, 1.0))[:, None]
+    rings = []
+    for t in ts:
+        dt = (np.sin((1 - t) * theta) * d + np.sin(t * theta) * back) / np.sin(theta)
+        r_ell = 1.0 / np.sqrt(np.sum((dt / axes) ** 2, axis=1))
+        rings.append(centre + dt * ((1 - t) * dist + t * r_ell)[:, None])
+    pole = centre + back * axes[2]
+    verts = np.concatenate(rings + [pole[None]])
+    n = len(rim_ids)
+    rows = [np.asarray(rim_ids)] + [first_index + k * n + np.arange(n) for k in range(len(ts))]
+    tris = []
+    for a_row, b_row in zip(rows[:-1], rows[1:]):
+        for i in range(n):
+            j = (i + 1) % n
+            tris.append([a_row[i], a_row[j], b_row[j]])
+            tris.append([a_row[i], b_row[j], b_row[i]])
+    pole_id = first_index + len(ts) * n
+    for i in range(n):
+        tris.append([rows[-1][i], rows[-1][(i + 1) % n], pole_id])
+    tris = np.asarray(tris)
+    # Face every triangle away from the head centre.
+    lookup = np.zeros((first_index + len(verts), 3))
+    lookup[rim_ids] = rim_points
+    lookup[first_index:] = verts
+    p = lookup[tris]
+    normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    outward = np.sum(normal * (p.mean(axis=1) - centre), axis=1) > 0
+    tris[~outward] = tris[~outward][:, [0, 2, 1]]
+    # Hair above the temples and over the back; skin on the sides, jaw and under the chin.
+    height = verts[:, 1]
+    depth_t = np.concatenate([np.repeat(ts, n), [1.0]])
+    hair = smoothstep((height - 2.5 + 4.0 * depth_t) / 1.5) * smoothstep(depth_t / 0.2)
+    colours = (1 - hair)[:, None] * np.asarray(SKIN) + hair[:, None] * np.asarray(HAIR)
+    weight = (1.0 - ts) ** 2
+    return verts, tris, colours, weight
 
 
 def side_name(side: str) -> str:

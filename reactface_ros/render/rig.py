@@ -25,6 +25,9 @@ REFERENCE_TRANSLATION = np.array([-0.006, -0.018, 1.838])
 #: about 6 % of the frame and a head at the mean depth fills it; with a metric head the same
 #: spread would throw the head out of the picture.
 HEAD_SCALE = 1.2 / 0.177
+#: The rig's first vertices are MediaPipe's canonical face (landmark indices); the camera
+#: frames them.
+CANONICAL_VERTICES = 468
 #: Drawing groups in the rig, in drawing order for the interior parts (group 0 is the skin).
 GROUP_NAMES = ("skin", "cavity", "tongue", "teeth_lower", "teeth_upper", "sclera", "iris",
                "pupil")
@@ -115,33 +118,41 @@ class FaceRig:
 class Camera:
     """Pinhole OpenCV camera framing a head at :data:`REFERENCE_TRANSLATION`.
 
+    The picture is taken from ``lens_offset`` units further back than the coefficients'
+    camera, with a focal length long enough to keep the framing: sideways translation moves
+    the head as in the coefficients' camera at the reference depth, while perspective and the
+    effect of depth changes are those of a portrait lens rather than of a camera a head's
+    length away from the face.
+
     Attributes
     ----------
     size : int
         Image width and height in pixels.
     fill : float
         Fraction of the image height the face (forehead to chin) fills at the reference pose.
+    lens_offset : float
+        Extra camera distance in FaceVerse units (0: project exactly with ``p_cam``).
     """
 
     size: int
-    fill: float = 0.78
+    fill: float = 0.7
+    lens_offset: float = 2.0
 
     def fit(self, rig: FaceRig) -> "Camera":
         """Choose intrinsics so the rig's face at the reference pose is centred and fills it."""
         r = euler_to_matrix(FRONTAL_ROTATION)
-        skin = np.unique(rig.triangles[rig.groups == 0])
-        p = rig.vertices[skin] @ r.T + REFERENCE_TRANSLATION
-        height = p[:, 1].max() - p[:, 1].min()
-        z = REFERENCE_TRANSLATION[2]
-        self.focal = self.fill * self.size * z / height
-        centre = 0.5 * (p.min(axis=0) + p.max(axis=0))
-        self.cx = (self.size - 1) / 2 - self.focal * centre[0] / z
-        self.cy = (self.size - 1) / 2 - self.focal * centre[1] / z
+        p = rig.vertices[:CANONICAL_VERTICES] @ r.T + REFERENCE_TRANSLATION
+        self.focal, self.cx, self.cy = 1.0, 0.0, 0.0
+        q = self.project(p)
+        self.focal = self.fill * self.size / (q[:, 1].max() - q[:, 1].min())
+        centre = 0.5 * (q.min(axis=0) + q.max(axis=0)) * self.focal
+        self.cx = (self.size - 1) / 2 - centre[0]
+        self.cy = (self.size - 1) / 2 - centre[1]
         return self
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Pixel coordinates ``(N, 2)`` (pixel centres at integers) of camera points ``(N, 3)``."""
-        z = np.maximum(points[:, 2], 1e-6)
+        z = np.maximum(points[:, 2] + self.lens_offset, 1e-6)
         return np.stack([self.focal * points[:, 0] / z + self.cx,
                          self.focal * points[:, 1] / z + self.cy], axis=1)
 

@@ -52,8 +52,8 @@ class ScreenFaceRenderer(FaceRenderer):
         scale = REFERENCE_TRANSLATION[2] / t[2]
         # Same directions as the mesh camera: +yaw turns the face to the picture's left,
         # +pitch looks down, +roll turns clockwise on screen.
-        offset = np.array([-np.sin(ry) * 0.3 * s + 0.65 * s * (t[0] - REFERENCE_TRANSLATION[0]),
-                           np.sin(pitch) * 0.3 * s + 0.65 * s * (t[1] - REFERENCE_TRANSLATION[1])])
+        offset = np.array([-np.sin(ry) * 0.3 * s + 0.54 * s * (t[0] - REFERENCE_TRANSLATION[0]),
+                           np.sin(pitch) * 0.3 * s + 0.54 * s * (t[1] - REFERENCE_TRANSLATION[1])])
         c, sn = np.cos(rz), np.sin(rz)
         centre = np.array([s / 2, s / 2]) + offset
         squash = np.cos(ry)
