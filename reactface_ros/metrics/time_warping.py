@@ -31,7 +31,6 @@ from reactface_ros.metrics._checks import as_array
 #: Default number of sequence pairs per vectorised batch.
 DEFAULT_BATCH_SIZE = 32
 _ROW_BLOCK = 32
-_local = threading.local()
 
 
 def default_workers() -> int:
@@ -41,16 +40,6 @@ def default_workers() -> int:
     except AttributeError:  # not available on every platform
         n = os.cpu_count() or 1
     return max(1, min(8, n))
-
-
-def _cost_buffer(n: int, m: int, batch: int) -> np.ndarray:
-    """Per-thread reusable ``(n, m, B)`` cost buffer (avoids page-faulting a new one each time)."""
-    key = (n, m, batch)
-    buf = getattr(_local, "buf", None)
-    if buf is None or buf.shape != key:
-        buf = np.empty(key, dtype=np.float64)
-        _local.buf = buf
-    return buf
 
 
 def _batch_cost(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
@@ -99,14 +88,13 @@ def _accumulate(cost: np.ndarray) -> np.ndarray:
     return bufs[(n + m - 2) % 3][n].copy()
 
 
-def _run_batch(x, y, ix, iy, batch_size) -> np.ndarray:
+def _run_batch(x, y, ix, iy, batch_size, cost: np.ndarray) -> np.ndarray:
     count = len(ix)
     if count < batch_size:  # pad with the last pair so the buffer layout stays fixed
         ix = np.concatenate([ix, np.repeat(ix[-1:], batch_size - count)])
         iy = np.concatenate([iy, np.repeat(iy[-1:], batch_size - count)])
     a = np.asarray(x[ix], dtype=np.float64)
     b = np.asarray(y[iy], dtype=np.float64)
-    cost = _cost_buffer(a.shape[1], b.shape[1], batch_size)
     _batch_cost(a, b, cost)
     # Rounding of the expanded cost can leave a total of about -1e-15 for identical inputs.
     return np.sqrt(np.maximum(_accumulate(cost)[:count], 0.0))
@@ -160,9 +148,18 @@ def dtw_pairs(x, y, index_x, index_y, batch_size: int = DEFAULT_BATCH_SIZE,
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
 
+    # One reusable cost buffer per thread, for this call only (re-allocating it per batch
+    # would page-fault ~n * m * batch_size * 8 bytes each time).
+    buffers: dict[int, np.ndarray] = {}
+
     def job(start: int) -> None:
+        cost = buffers.get(threading.get_ident())
+        if cost is None:
+            cost = np.empty((x.shape[1], y.shape[1], batch_size))
+            buffers[threading.get_ident()] = cost
         stop = min(start + batch_size, index_x.size)
-        out[start:stop] = _run_batch(x, y, index_x[start:stop], index_y[start:stop], batch_size)
+        out[start:stop] = _run_batch(x, y, index_x[start:stop], index_y[start:stop],
+                                     batch_size, cost)
 
     if workers == 1 or len(starts) == 1:
         for start in starts:
