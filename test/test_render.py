@@ -279,3 +279,22 @@ def test_factory_rejects_unknown_options():
         make_renderer("mesh", backend="vulkan")
     with pytest.raises(ValueError, match="size"):
         make_renderer("mesh", size=8)
+
+
+def test_auto_falls_back_to_numpy_without_opengl(monkeypatch):
+    from reactface_ros.render import raster_gl
+
+    monkeypatch.setattr(raster_gl, "_CHECKED", ["EGLError: no display"])
+    with make_renderer("mesh", size=64, backend="auto") as r:
+        assert r.backend == "numpy"
+        assert r.render(frame()).shape == (64, 64, 3)
+    with pytest.raises(RuntimeError, match="OpenGL backend unavailable: EGLError"):
+        make_renderer("mesh", size=64, backend="gl")
+
+
+def test_closed_renderer_refuses_to_render():
+    r = make_renderer("mesh", size=64)
+    r.close()
+    r.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        r.render(frame())

@@ -119,3 +119,16 @@ def test_render_command_rejects_bad_reactions(tmp_path, capsys):
     assert "reaction 0: non-finite coefficient (nan) at frame 2, channel 55 (translationX)" \
         in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_render_command_reports_missing_or_silent_inputs(tmp_path, capsys):
+    npy = tmp_path / "r.npy"
+    np.save(npy, reactions(1, 4)[0])
+    out = str(tmp_path / "o.mp4")
+    assert main(["render", "--reactions", str(npy), "--speaker-video",
+                 str(tmp_path / "missing.mp4"), "--out", out]) == 2
+    assert "speaker video" in capsys.readouterr().err
+    silent = tmp_path / "silent.mp4"
+    write_video(silent, [np.zeros((16, 16, 3), np.uint8)] * 2)
+    assert main(["render", "--reactions", str(npy), "--audio", str(silent), "--out", out]) == 2
+    assert "has no audio stream" in capsys.readouterr().err

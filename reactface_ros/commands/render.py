@@ -103,12 +103,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     m, t, _ = reactions.shape
+    for label, path in (("speaker video", args.speaker_video), ("audio file", args.audio)):
+        if path is not None and not path.is_file():
+            print(f"error: {label} {path} not found", file=sys.stderr)
+            return 2
     audio = None
     audio_src = args.audio
-    if audio_src is None and args.speaker_video is not None and has_audio(args.speaker_video):
-        audio_src = args.speaker_video
-    if audio_src is not None:
-        audio = read_audio(audio_src)
+    try:
+        if audio_src is None and args.speaker_video is not None and has_audio(args.speaker_video):
+            audio_src = args.speaker_video
+        if audio_src is not None:
+            audio = read_audio(audio_src)
+    except (OSError, ValueError) as exc:  # PyAV's errors derive from these
+        print(f"error: cannot read audio from {audio_src or args.speaker_video}: {exc}",
+              file=sys.stderr)
+        return 2
     renderer = make_renderer(style=args.style, size=args.size, backend=args.backend,
                              translation_scale=args.translation_scale)
     try:

@@ -51,6 +51,7 @@ class FaceRenderer(abc.ABC):
         self.config = config
         #: What the last :meth:`render` / :meth:`render_sequence` call clamped.
         self.last_clamp = ClampReport()
+        self.closed = False
 
     @property
     def size(self) -> int:
@@ -70,6 +71,7 @@ class FaceRenderer(abc.ABC):
         np.ndarray
             ``(H, W, 3)`` uint8 RGB image.
         """
+        self._check_open()
         frame, self.last_clamp = check_coefficients(coeffs)
         return self._render_frame(frame)
 
@@ -86,18 +88,28 @@ class FaceRenderer(abc.ABC):
         np.ndarray
             ``(T, H, W, 3)`` uint8 RGB images.
         """
+        self._check_open()
         frames, self.last_clamp = check_coefficients(coeffs, sequence=True)
         out = np.empty((len(frames), self.size, self.size, 3), dtype=np.uint8)
         for i, frame in enumerate(frames):
             out[i] = self._render_frame(frame)
         return out
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"this {self.style} renderer is closed; create a new one")
+
     @abc.abstractmethod
     def _render_frame(self, coeffs: np.ndarray) -> np.ndarray:
         """Render one validated ``(58,)`` float64 frame to ``(H, W, 3)`` uint8 RGB."""
 
     def close(self) -> None:
-        """Release resources (GL contexts); the renderer is unusable afterwards."""
+        """Release resources (GL contexts); the renderer is unusable afterwards.
+
+        Subclasses that hold resources extend this and call ``super().close()``; closing twice
+        is harmless.
+        """
+        self.closed = True
 
     def __enter__(self) -> "FaceRenderer":
         """Use as a context manager that closes the renderer."""

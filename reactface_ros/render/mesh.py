@@ -127,6 +127,7 @@ class MeshFaceRenderer(FaceRenderer):
         return self._raster.draw(self.geometry(coeffs))
 
     def close(self) -> None:
-        """Release the OpenGL context (no-op for the NumPy backend)."""
+        """Release the OpenGL context (nothing to release for the NumPy backend)."""
         if self._raster is not None:
             self._raster.close()
+        super().close()
