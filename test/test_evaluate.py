@@ -107,3 +107,13 @@ def test_bad_checkpoint_and_values_give_clear_errors(setup, tmp_path, capsys):
     with pytest.raises(ValueError, match="num_samples"):
         EvaluationConfig(num_samples=0)
     assert not Path(tmp_path / "o" / "metrics.json").exists()
+
+
+def test_speaker_to_listener_rows_only(setup, tmp_path):
+    root, ckpt = setup
+    result = evaluate_checkpoint(ckpt, root, tmp_path, EvaluationConfig(
+        num_samples=2, mirror=False, fr_dist=False, plots=False, progress=False))
+    assert result["rows"] == 2 and result["mirrored"] is False
+    assert result["streaming"]["clips"] == 1          # both listed pairs share the speaker
+    assert "FRDist" not in result["metrics"]["Random"]["emotion"]
+    assert "speaker -> listener only" in (tmp_path / "metrics.md").read_text()

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--out", required=True, help="output folder (metrics.json, metrics.md, "
                                                      "plots)")
+    parser.add_argument("--speaker-to-listener", action="store_true",
+                        help="score only the listed speaker -> listener rows (no mirrored rows)")
     parser.add_argument("--max-rows", type=int, help="score only the first rows")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     parser.add_argument("--no-fr-dist", action="store_true",
@@ -33,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = EvaluationConfig(split=args.split, num_samples=args.samples, seed=args.seed,
-                                  max_rows=args.max_rows, baselines=not args.no_baselines,
+                                  max_rows=args.max_rows, mirror=not args.speaker_to_listener,
+                                  baselines=not args.no_baselines,
                                   fr_dist=not args.no_fr_dist, plots=not args.no_plots,
                                   device=args.device)
         result = evaluate_checkpoint(args.checkpoint, args.data_root, args.out, config)

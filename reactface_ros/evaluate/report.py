@@ -23,7 +23,8 @@ def markdown_report(result: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation on the `{result['split']}` split",
         "",
-        f"Checkpoint `{result['checkpoint']}`, {result['rows']} rows (mirrored pairs), "
+        f"Checkpoint `{result['checkpoint']}`, {result['rows']} rows "
+        f"({'mirrored pairs' if result.get('mirrored', True) else 'speaker -> listener only'}), "
         f"{result['frames']} frames each, M = {result['num_samples']} samples per speaker, "
         f"seed {result['seed']}. The model's reactions come from the streaming engine "
         f"(`ReactionStream`, {s['real_time_factor']:.1f}x real time over {s['clips']} speaker "

@@ -42,6 +42,9 @@ class EvaluationConfig:
         Dataset layout (``"auto"``, ``"reactface"``, ``"challenge"``).
     train_split : str
         Split the Random / NN baselines learn from.
+    mirror : bool
+        Score the mirrored rows (both layouts' convention); ``False`` scores only the ``P``
+        speaker -> listener rows as listed (and the baselines learn from those rows only).
     baselines : bool
         Score the baselines too.
     fr_dist : bool
@@ -65,6 +68,7 @@ class EvaluationConfig:
     seed: int = 0
     layout: str = "auto"
     train_split: str = "train"
+    mirror: bool = True
     baselines: bool = True
     fr_dist: bool = True
     max_rows: int | None = None
@@ -166,7 +170,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     model = ReactFace.from_pretrained(checkpoint, device=torch.device(cfg.device))
     mcfg = model.config
     ds = ReactionDataset(data_root, cfg.split, DatasetConfig(
-        layout=cfg.layout, load_emotion=False, load_face_features=False,
+        layout=cfg.layout, load_emotion=False, load_face_features=False, mirror=cfg.mirror,
         face_feature_dir=cfg.face_feature_dir))
     n = len(ds) if cfg.max_rows is None else min(cfg.max_rows, len(ds))
     rows = ds.rows[:n]
@@ -206,7 +210,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
         methods[BASELINE_NAMES["mirror"]] = mirror_baseline(speakers, m)
         try:
             train_ds = ReactionDataset(data_root, cfg.train_split, DatasetConfig(
-                layout=cfg.layout, load_emotion=False, load_face_features=False))
+                layout=cfg.layout, load_emotion=False, load_face_features=False,
+                mirror=cfg.mirror))
         except (FileNotFoundError, ValueError) as exc:
             notes.append(f"Random and NN baselines skipped: no {cfg.train_split} split ({exc})")
         else:
@@ -223,7 +228,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
         scores[name] = score_reactions(p, listeners, speakers, neighbours, cfg.fr_dist)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "data_root": str(data_root), "split": cfg.split,
-        "rows": n, "frames": t, "num_samples": cfg.num_samples, "seed": cfg.seed,
+        "rows": n, "mirrored": cfg.mirror, "frames": t, "num_samples": cfg.num_samples,
+        "seed": cfg.seed,
         "model_config": mcfg.to_dict(), "evaluation_config": asdict(cfg),
         "streaming": {"clips": len(done), "seconds": stream_seconds,
                       "frames_per_second": streamed_frames / max(stream_seconds, 1e-9),

@@ -35,6 +35,9 @@ class TrainConfig:
         ``"auto"``, ``"reactface"`` or ``"challenge"``.
     train_split, val_split : str
         Split names; ``val_split`` may be ``None`` (no validation, no "best" checkpoint).
+    mirror : bool
+        Use the mirrored rows (both layouts' convention: ``2P`` rows, roles swapped in the
+        second half); ``False`` keeps the ``P`` speaker -> listener rows as listed.
     model_preset : str
         ``"cpu_default"`` or ``"paper"`` (:class:`~reactface_ros.model.ReactFaceConfig`).
     model : dict
@@ -100,6 +103,7 @@ class TrainConfig:
     layout: str = "auto"
     train_split: str = "train"
     val_split: str | None = "val"
+    mirror: bool = True
     model_preset: str = "cpu_default"
     model: dict[str, Any] = field(default_factory=dict)
     epochs: int = 30

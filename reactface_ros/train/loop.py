@@ -1,6 +1,6 @@
 """Training ReactFace (paper Algorithm 1) on a dyadic dataset, on one process or under DDP.
 
-Per step, for a batch of mirrored rows (speaker audio ``(B, T * 640)``, speaker face features
+Per step, for a batch of rows (speaker audio ``(B, T * 640)``, speaker face features
 ``(B, T, 59)``, the appropriate real listener reactions ``(B, K, T, 58)``):
 
 1. the speaker is encoded once and M = ``num_samples`` reactions ``(B, M, T, 58)`` are drawn
@@ -149,6 +149,7 @@ def open_split(config: TrainConfig, split: str, training: bool):
     from reactface_ros.data import DatasetConfig, ReactionDataset
 
     cfg = DatasetConfig(layout=config.layout, clip_length=config.clip_length,
+                        mirror=config.mirror,
                         random_crop=training, seed=config.seed, load_emotion=False,
                         load_appropriate=True, max_appropriate=config.max_appropriate,
                         load_face_features=False, face_feature_dir=config.face_feature_dir)
