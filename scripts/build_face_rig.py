@@ -499,11 +499,11 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
     pucker[:, 2] = 0.6 * mz
     deltas["mouthPucker"] = pucker
     funnel = np.zeros((n_vert, 3))
-    funnel[:, 0] = 0.4 * cx_in * mz
-    funnel[:, 2] = 0.45 * mz
+    funnel[:, 0] = 0.9 * cx_in * mz
+    funnel[:, 2] = 0.7 * mz
     inner_u = is_canon * up_w * (1 - outer_u)
     inner_l = is_canon * lo_w * (1 - outer_l)
-    funnel[:, 1] = 0.45 * inner_u - 0.5 * inner_l
+    funnel[:, 1] = 0.35 * inner_u - 0.45 * inner_l + 0.25 * up_w * outer_u - 0.25 * lo_w * outer_l
     deltas["mouthFunnel"] = funnel
 
     roll = np.zeros((n_vert, 3))
