@@ -29,14 +29,19 @@ def frame(yaw: float = 0.0, **weights) -> np.ndarray:
     return x
 
 
-@pytest.fixture(scope="module")
-def readback():
+@pytest.fixture(scope="module", params=["gl", "numpy"])
+def readback(request):
+    if request.param == "gl":
+        from reactface_ros.render.raster_gl import gl_unavailable_reason
+        reason = gl_unavailable_reason()
+        if reason is not None:
+            pytest.skip(f"no OpenGL: {reason}")
     try:
         analyzer = face_analysis.FaceAnalyzer(face_analysis.FaceAnalysisConfig(
             running_mode="image", return_crop=False))
     except (FileNotFoundError, RuntimeError) as exc:
         pytest.skip(f"Face Landmarker unavailable: {exc}")
-    renderer = make_renderer("mesh", size=SIZE, backend="auto")
+    renderer = make_renderer("mesh", size=SIZE, backend=request.param)
 
     def analyse(coeffs: np.ndarray):
         features = analyzer.analyze(renderer.render(coeffs))
