@@ -298,3 +298,14 @@ def test_closed_renderer_refuses_to_render():
     r.close()
     with pytest.raises(RuntimeError, match="closed"):
         r.render(frame())
+
+
+def test_supersampling_smooths_edges_of_the_same_picture():
+    with make_renderer("mesh", size=96, backend="numpy") as plain, \
+            make_renderer("mesh", size=96, backend="numpy", supersample=2) as smooth:
+        a = plain.render(frame(jawOpen=0.5)).astype(float)
+        b = smooth.render(frame(jawOpen=0.5)).astype(float)
+    assert b.shape == a.shape
+    assert np.abs(a - b).mean() < 3.0  # same face, same place
+    # Anti-aliased edges: more distinct colours along the silhouette.
+    assert len(np.unique(b.reshape(-1, 3), axis=0)) > len(np.unique(a.reshape(-1, 3), axis=0))

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show at most this many sampled reactions")
     parser.add_argument("--translation-scale", type=float, default=1.0,
                         help="scale of head translation deviations (0 keeps the head centred)")
+    parser.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3, 4),
+                        help="mesh style: render at N times the size and shrink (anti-aliasing)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path, help="output .mp4")
 
@@ -119,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     renderer = make_renderer(style=args.style, size=args.size, backend=args.backend,
-                             translation_scale=args.translation_scale)
+                             translation_scale=args.translation_scale,
+                             supersample=args.supersample)
     try:
         speaker = (speaker_panels(args.speaker_video, t, args.size)
                    if args.speaker_video is not None else None)

@@ -34,7 +34,8 @@ def make_renderer(style: str = "mesh", size: int = 256, backend: str = "auto",
     backend : str
         For ``"mesh"``: ``"auto"``, ``"gl"`` or ``"numpy"``; ignored by ``"screen"``.
     **config
-        Further :class:`RenderConfig` fields (``background``, ``translation_scale``).
+        Further :class:`RenderConfig` fields (``background``, ``translation_scale``,
+        ``supersample``).
 
     Returns
     -------

@@ -22,11 +22,14 @@ class RenderConfig:
     translation_scale : float
         Scale applied to the head translation's deviation from the reference position
         (1 follows the coefficients, 0 pins the head at the reference position).
+    supersample : int
+        Render at ``supersample`` times the size and shrink (anti-aliasing; 1 = off).
     """
 
     size: int = 256
     background: tuple[int, int, int] = (178, 182, 188)
     translation_scale: float = 1.0
+    supersample: int = 1
 
     def __post_init__(self) -> None:
         """Check the option ranges."""
@@ -35,6 +38,9 @@ class RenderConfig:
         self.size = int(self.size)
         if len(self.background) != 3:
             raise ValueError(f"background must be an RGB triple, got {self.background}")
+        if int(self.supersample) not in (1, 2, 3, 4):
+            raise ValueError(f"supersample must be 1, 2, 3 or 4, got {self.supersample}")
+        self.supersample = int(self.supersample)
 
 
 class FaceRenderer(abc.ABC):

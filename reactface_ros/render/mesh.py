@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from reactface_ros.constants import BLENDSHAPE_INDEX
@@ -78,7 +79,9 @@ class MeshFaceRenderer(FaceRenderer):
         if backend not in ("auto", "gl", "numpy"):
             raise ValueError(f"backend must be 'auto', 'gl' or 'numpy', got {backend!r}")
         self.rig = (rig if rig is not None else FaceRig.load()).scaled(HEAD_SCALE)
-        self.camera = Camera(config.size).fit(self.rig)
+        self._scale = config.supersample
+        raster_size = config.size * self._scale
+        self.camera = Camera(raster_size).fit(self.rig)
         order = np.argsort(self.rig.groups, kind="stable")
         interior = order[self.rig.groups[order] > 0]
         self._interior = self.rig.triangles[interior]
@@ -93,17 +96,17 @@ class MeshFaceRenderer(FaceRenderer):
             from reactface_ros.render.raster_gl import GLRasteriser, gl_unavailable_reason
             reason = gl_unavailable_reason()
             if reason is None:
-                self._raster = GLRasteriser(config.size, config.background,
+                self._raster = GLRasteriser(raster_size, config.background,
                                             len(self.rig.vertices), len(self.rig.triangles))
             elif backend == "gl":
                 raise RuntimeError(f"OpenGL backend unavailable: {reason}; use backend='numpy'")
         if self._raster is None:
             from reactface_ros.render.raster_numpy import NumpyRasteriser
-            self._raster = NumpyRasteriser(config.size, config.background)
+            self._raster = NumpyRasteriser(raster_size, config.background)
         self.backend = self._raster.name
 
     def geometry(self, coeffs: np.ndarray) -> FrameGeometry:
-        """Pose, light and project one validated ``(58,)`` frame."""
+        """Pose, light and project one validated ``(58,)`` frame (at the supersampled size)."""
         rot, t = pose(coeffs, self.config.translation_scale)
         p = self.rig.deform(blendshape_weights(coeffs)) @ rot.T + t
         normals = self.rig.vertex_normals(p)
@@ -124,7 +127,10 @@ class MeshFaceRenderer(FaceRenderer):
                                        else self._interior), skin=skin)
 
     def _render_frame(self, coeffs: np.ndarray) -> np.ndarray:
-        return self._raster.draw(self.geometry(coeffs))
+        image = self._raster.draw(self.geometry(coeffs))
+        if self._scale > 1:
+            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        return image
 
     def close(self) -> None:
         """Release the OpenGL context (nothing to release for the NumPy backend)."""
