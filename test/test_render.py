@@ -312,3 +312,21 @@ def test_supersampling_smooths_edges_of_the_same_picture():
     assert np.abs(a - b).mean() < 3.0  # same face, same place
     # Anti-aliased edges: more distinct colours along the silhouette.
     assert len(np.unique(b.reshape(-1, 3), axis=0)) > len(np.unique(a.reshape(-1, 3), axis=0))
+
+
+@needs_gl
+def test_gl_renderer_draws_from_another_thread():
+    import threading
+
+    out = {}
+    with make_renderer("mesh", size=64, backend="gl") as r:
+        expected = r.render(frame(jawOpen=1.0))
+
+        def work():
+            out["image"] = r.render(frame(jawOpen=1.0))
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+        np.testing.assert_array_equal(out["image"], expected)
+        np.testing.assert_array_equal(r.render(frame(jawOpen=1.0)), expected)

@@ -1,6 +1,8 @@
 """Offscreen OpenGL rasteriser (moderngl on an EGL context: Mesa llvmpipe works headless)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 _VERTEX_SHADER = """
@@ -62,6 +64,9 @@ class GLRasteriser:
         self.size = size
         self.background = tuple(c / 255.0 for c in background)
         self.ctx = moderngl.create_standalone_context(backend="egl")
+        # A GL context is current in one thread at a time: every draw makes it current under
+        # a lock, so a renderer built in one thread can draw from another (ROS executors).
+        self._lock = threading.Lock()
         self.prog = self.ctx.program(vertex_shader=_VERTEX_SHADER,
                                      fragment_shader=_FRAGMENT_SHADER)
         self.vbo = self.ctx.buffer(reserve=n_vertices * 6 * 4)
@@ -74,7 +79,11 @@ class GLRasteriser:
         self._data = np.empty((n_vertices, 6), dtype=np.float32)
 
     def draw(self, geo) -> np.ndarray:
-        """Rasterise one frame to ``(H, W, 3)`` uint8 RGB."""
+        """Rasterise one frame to ``(H, W, 3)`` uint8 RGB (thread-safe)."""
+        with self._lock, self.ctx:
+            return self._draw(geo)
+
+    def _draw(self, geo) -> np.ndarray:
         n = self.size
         d = self._data
         # Pixel centres at integers; image row 0 goes to GL row 0 so the read-back is top-first.
@@ -100,7 +109,10 @@ class GLRasteriser:
 
     def close(self) -> None:
         """Release every GL object and the context."""
-        if self.ctx is not None:
+        with self._lock:
+            if self.ctx is None:
+                return
+            self.ctx.__enter__()  # the releases need the context current in this thread
             for obj in (self.vao, self.vbo, self.ibo, self.fbo, self.prog):
                 obj.release()
             self.ctx.release()
