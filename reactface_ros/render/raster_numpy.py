@@ -5,6 +5,8 @@ per-pixel barycentric (Gouraud) colour interpolation in NumPy.
 """
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -29,9 +31,14 @@ class NumpyRasteriser:
         self.size = size
         self.background = np.asarray(background, dtype=np.uint8)
         self._ids = np.empty((size, size), dtype=np.int32)
+        self._lock = threading.Lock()  # the id buffer is shared between calls
 
     def draw(self, geo) -> np.ndarray:
-        """Rasterise one frame to ``(H, W, 3)`` uint8 RGB."""
+        """Rasterise one frame to ``(H, W, 3)`` uint8 RGB (thread-safe)."""
+        with self._lock:
+            return self._draw(geo)
+
+    def _draw(self, geo) -> np.ndarray:
         tris = np.concatenate([geo.interior, geo.skin])
         pts = geo.screen[tris]  # (F, 3, 2)
         fixed = np.rint(pts * (1 << SHIFT)).astype(np.int32)
