@@ -104,6 +104,12 @@ def test_render_command_single_reaction_screen_style_and_wav(tmp_path):
     info = video_info(out)
     assert (info.frames, info.width, info.height) == (t, size, size)
     assert info.audio_rate == 16000
+    labelled = tmp_path / "labelled.mp4"
+    assert main(["render", "--reactions", str(npy), "--style", "screen", "--size", str(size),
+                 "--labels", "--no-progress", "--out", str(labelled)]) == 0
+    plain_top = next(read_video_frames(out))[:12].astype(int)
+    label_top = next(read_video_frames(labelled))[:12].astype(int)
+    assert np.abs(label_top - plain_top).max() > 100  # white text on the dark display
 
 
 def test_render_command_rejects_bad_reactions(tmp_path, capsys):

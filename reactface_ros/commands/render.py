@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scale of head translation deviations (0 keeps the head centred)")
     parser.add_argument("--supersample", type=int, default=1, choices=(1, 2, 3, 4),
                         help="mesh style: render at N times the size and shrink (anti-aliasing)")
+    parser.add_argument("--labels", action="store_true",
+                        help="write 'speaker' / 'listener k' into the panels")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path, help="output .mp4")
 
@@ -81,6 +83,17 @@ def speaker_panels(path: Path, count: int, size: int) -> Iterator[np.ndarray]:
         if current is None:
             raise ValueError(f"speaker video {path} has no frames")
         yield square_panel(current, size)
+
+
+def label_panel(panel: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner of an RGB panel (outlined, readable anywhere)."""
+    out = panel.copy()
+    scale = max(0.35, panel.shape[0] / 640)
+    org = (6, int(8 + 22 * scale))
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
             for i in tqdm(range(t), desc="render", unit="frame", disable=args.no_progress):
                 panels = [next(speaker)] if speaker is not None else []
                 panels += [renderer.render(r[i]) for r in checked]
+                if args.labels:
+                    names = (["speaker"] if speaker is not None else []) + [
+                        f"listener {k + 1}" for k in range(len(checked))]
+                    panels = [label_panel(p, n) for p, n in zip(panels, names)]
                 yield np.concatenate(panels, axis=1)
 
         written = write_video(args.out, frames(), fps=FPS, audio=audio)
