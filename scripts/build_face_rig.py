@@ -49,6 +49,8 @@ BROWS = {"R": [70, 63, 105, 66, 107, 46, 53, 52, 65, 55],
 SIDE = {"L": 1.0, "R": -1.0}
 #: How far the neutral brows are lowered from the canonical face (cm).
 BROW_DROP = 0.3
+#: How far the neutral upper lids are raised from the canonical face (cm).
+EYE_OPEN = 0.25
 
 # Albedo (linear RGB in [0, 1]).
 SKIN = (0.86, 0.66, 0.54)
@@ -243,6 +245,15 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
     for side in "LR":
         w = gauss(canon, canon[BROWS[side]].mean(axis=0), [2.0, 0.9, 3.0])
         v0[:, 1] -= BROW_DROP * w
+
+    # The canonical eyes are narrow (MediaPipe reads a squint): open the upper lids a little.
+    for side in "LR":
+        lid = canon[EYE_UPPER[side]]
+        x_lo, x_hi = sorted([lid[0, 0], lid[-1, 0]])
+        along = smoothstep((canon[:, 0] - x_lo) / 0.6) * smoothstep((x_hi - canon[:, 0]) / 0.6)
+        above = canon[:, 1] - curve_y(lid, canon[:, 0])
+        w = along * np.where(above >= -0.02, 1.0 - smoothstep(above / 1.2), 0.0)
+        v0[:, 1] += EYE_OPEN * w
 
     # --- drop the triangles spanning the eye and mouth openings.
     holes = [EYE_UPPER["R"] + EYE_LOWER["R"][1:-1][::-1],
@@ -439,7 +450,7 @@ def build_rig(task: Path) -> dict[str, np.ndarray]:
         deltas[f"browOuterUp{side_name(side)}"] = wo[:, None] * np.array([0.0, 0.6, 0.0])
 
         # Eyelids: close towards a line a fifth of the way up from the lower lid.
-        up_pts, lo_pts = canon[EYE_UPPER[side]], canon[EYE_LOWER[side]]
+        up_pts, lo_pts = v0[EYE_UPPER[side]], v0[EYE_LOWER[side]]
         x_lo, x_hi = sorted([up_pts[0, 0], up_pts[-1, 0]])
         inside_x = smoothstep((x - x_lo) / 0.25) * smoothstep((x_hi - x) / 0.25)
         inside_x *= is_canon
