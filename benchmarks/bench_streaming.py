@@ -174,13 +174,14 @@ def main() -> None:
             free_pairs.append(pair)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
-            raise RuntimeError(f"case {case} failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+            print(f"  FAILED {case}:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}", flush=True)
+            return {}
         res = json.loads(lines[-1][len("RESULT "):])
         print(f"  done {config} M={samples} {minutes:g} min ({res['wall_s']:.0f} s)", flush=True)
         return res
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(launch, cases))
+        results = [r for r in pool.map(launch, cases) if r]
     results.sort(key=lambda r: (r["config"], r["M"], r["minutes"]))
     print(f"\ndevice={args.device}, torch threads=2 per case")
     header = (f"{'config':<7} {'M':>3} {'session':>8} {'mode':>5} {'timed':>6} "

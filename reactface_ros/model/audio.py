@@ -214,8 +214,9 @@ class CausalLogMel(torch.nn.Module):
         if history is None:
             history = audio.new_zeros(audio.shape[0], self.context)
         x = torch.cat([history.float(), audio], dim=1)
+        # float32 whatever dtype the model was cast to
         spec = torch.stft(x, n_fft=self.win, hop_length=self.hop, win_length=self.win,
-                          window=self.window, center=False, return_complex=True)
+                          window=self.window.float(), center=False, return_complex=True)
         power = spec.real ** 2 + spec.imag ** 2                  # (B, F, frames)
-        mel = torch.einsum("mf,bft->btm", self.filterbank, power)
+        mel = torch.einsum("mf,bft->btm", self.filterbank.float(), power)
         return torch.log(mel + 1e-6)

@@ -95,7 +95,7 @@ class ReactFaceConfig:
     period: int = 8
     window: int = 8
     audio_tokens_per_frame: int = 2
-    horizon: int = 64
+    horizon: int = 128
     momentum: float = 0.9
     dropout: float = 0.1
     speaker_layers: int = 1
