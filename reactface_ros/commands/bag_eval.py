@@ -59,7 +59,7 @@ def read_session(path: str | Path, topics: dict[str, str]) -> dict:
     Returns
     -------
     dict
-        Role -> list of ``(log_time_ns, message)``; ``"topics"`` -> every topic in the file;
+        Role -> list of ``(log_time_ns, message)``; ``"topics"`` -> every topic with messages;
         ``"has_clock"`` -> whether ``/clock`` (simulated time) was recorded.
 
     Raises
@@ -87,7 +87,10 @@ def read_session(path: str | Path, topics: dict[str, str]) -> dict:
             reader = make_reader(f, decoder_factories=[DecoderFactory()])
             summary = reader.get_summary()
             if summary is not None:
-                seen = {c.topic for c in summary.channels.values()}
+                counts = (summary.statistics.channel_message_counts
+                          if summary.statistics is not None else {})
+                seen = {c.topic for cid, c in summary.channels.items()
+                        if counts.get(cid, 1) > 0}
             names = list(wanted)
             for _, channel, message, msg in reader.iter_decoded_messages(topics=names):
                 out[wanted[channel.topic]].append((message.log_time, msg))

@@ -19,6 +19,7 @@ NODE_ORDER = ("audio_capture", "camera_capture", "media_source", "face_analysis"
 QOS_TEXT = {
     "sensor_data": "sensor data (best effort, depth 5)",
     "reliable": "reliable, depth 100",
+    "history": "reliable, transient local, depth 100",
     "latched": "reliable, transient local, depth 1",
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
@@ -97,7 +98,12 @@ class ReactfaceNode(Node):
         self._diag_pub = self.create_publisher(
             msg_class(DIAGNOSTICS_TOPIC.msg_type), DIAGNOSTICS_TOPIC.name,
             qos_profile(DIAGNOSTICS_TOPIC.qos))
-        self._diag_timer = self.create_timer(1.0, self.publish_diagnostics)
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._diag_timer = self.steady_timer(1.0, self.publish_diagnostics)
+
+    def steady_timer(self, period_s: float, callback):
+        """A timer on the steady clock: it keeps firing when ``use_sim_time`` freezes /clock."""
+        return self.create_timer(period_s, callback, clock=self._steady)
 
     def param(self, name: str):
         """Current value of a declared parameter."""

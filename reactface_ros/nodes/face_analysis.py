@@ -48,7 +48,7 @@ class FaceAnalysisNode(ReactfaceNode):
         TopicSpec("speaker/image", "sensor_msgs/msg/Image", "sub", "param:input_qos",
                   "speaker camera images (rgb8, bgr8, rgba8, bgra8, mono8, mono16)"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "pub",
-                  "reliable", "one message per image, stamped with the image's stamp"),
+                  "history", "one message per image, stamped with the image's stamp"),
         TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "pub", "reliable",
                   "rgb8 face crop (publish_crop)", optional=True),
         TopicSpec("/humans/faces/tracked", "hri_msgs/msg/IdsList", "pub", "reliable",
@@ -80,7 +80,8 @@ class FaceAnalysisNode(ReactfaceNode):
             raise NodeStartError(str(exc)) from exc
         reliable = qos_profile("reliable")
         self.features_pub = self.create_publisher(
-            msg_class("reactface_ros/msg/SpeakerFaceFeatures"), "speaker/face_features", reliable)
+            msg_class("reactface_ros/msg/SpeakerFaceFeatures"), "speaker/face_features",
+            qos_profile("history"))
         self.crop_pub = (self.create_publisher(msg_class("sensor_msgs/msg/Image"),
                                                "speaker/face_crop", reliable)
                          if self.param("publish_crop") else None)
@@ -95,7 +96,7 @@ class FaceAnalysisNode(ReactfaceNode):
         self._first_ns: int | None = None
         self._last_index = -1
         self._warned_silent = False
-        self.create_timer(1.0, self._check_silence)
+        self.steady_timer(1.0, self._check_silence)
         self.log_topics()
 
     def _setup_hri(self, qos) -> None:

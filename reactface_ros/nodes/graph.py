@@ -166,8 +166,21 @@ def _build_graphs() -> dict[str, GraphSpec]:
 
 
 def _with_source_wait(graph: GraphSpec) -> GraphSpec:
-    """Set media_source's ``min_subscribers`` to what the graph subscribes to its outputs."""
+    """Make media_source wait for the whole graph before its first frame.
+
+    ``min_subscribers`` is what the graph subscribes to its outputs; ``graph_topics`` lists
+    every topic between the other nodes with its subscriber and publisher counts, so that
+    nodes started in other processes have discovered each other too.
+    """
     counts = subscriber_counts(graph)
+    publishers: dict[str, int] = {}
+    for entry in graph.nodes:
+        if entry.kind != "recorder":
+            for name, _, direction, _ in node_topics(graph, entry):
+                if direction == "pub":
+                    publishers[name] = publishers.get(name, 0) + 1
+    links = sorted(f"{name}={counts[name]}:{publishers[name]}" for name in counts
+                   if name in publishers and name not in ("/diagnostics", "/clock"))
     nodes = []
     for entry in graph.nodes:
         if entry.kind == "media_source":
@@ -175,7 +188,8 @@ def _with_source_wait(graph: GraphSpec) -> GraphSpec:
                        and name in ("/speaker/image", "/speaker/audio")]
             need = min((counts.get(name, 0) for name in outputs), default=0)
             entry = NodeEntry(entry.kind, entry.name,
-                              {**entry.parameters, "min_subscribers": max(need, 1)},
+                              {**entry.parameters, "min_subscribers": max(need, 1),
+                               "graph_topics": links or [""]},
                               entry.remappings)
         nodes.append(entry)
     return GraphSpec(graph.name, graph.description, tuple(nodes), graph.params_files,
@@ -287,18 +301,25 @@ def recorded_topics(graph: GraphSpec) -> list[str]:
     for entry in graph.nodes:
         for name, msg_type, direction, qos in node_topics(graph, entry):
             if direction == "pub" and name not in entries:
-                suffix = "@sensor_data" if qos == "sensor_data" else ""
+                suffix = f"@{qos}" if qos in ("sensor_data", "history") else ""
                 entries[name] = f"{name}={msg_type}{suffix}"
     return sorted(entries.values())
 
 
 def merge_recorded(*entry_lists: list[str]) -> list[str]:
-    """Union of recorder entries; a topic any publisher sends best effort is recorded so."""
+    """Union of recorder entries, with the QoS every publisher of the topic matches.
+
+    Best effort wins over everything (it matches any publisher); plain reliable wins over
+    history (a transient-local subscription would not match a volatile publisher).
+    """
+    rank = {"sensor_data": 2, "reliable": 1, "history": 0}
     merged: dict[str, str] = {}
     for entries in entry_lists:
         for entry in entries:
             name = entry.split("=", 1)[0]
-            if name not in merged or entry.endswith("@sensor_data"):
+            qos = entry.partition("@")[2] or "reliable"
+            held = merged[name].partition("@")[2] or "reliable" if name in merged else None
+            if held is None or rank[qos] > rank[held]:
                 merged[name] = entry
     return sorted(merged.values())
 

@@ -88,6 +88,9 @@ class MediaSourceNode(ReactfaceNode):
         ParamSpec("chunk_ms", 40.0, "audio chunk length in milliseconds"),
         ParamSpec("min_subscribers", 1, "wait until every output topic has this many "
                   "subscribers before the first message"),
+        ParamSpec("graph_topics", [""], "also wait until the ROS graph shows these topics "
+                  "connected, each 'topic=S:P' (at least S subscribers and P publishers), so "
+                  "downstream nodes in other processes are ready too"),
         ParamSpec("wait_timeout_s", 30.0, "give up waiting for subscribers after this long and "
                   "start anyway (0 waits forever)"),
         ParamSpec("max_in_flight", 4, "fast mode: frames published ahead of the last one seen "
@@ -100,14 +103,14 @@ class MediaSourceNode(ReactfaceNode):
         ParamSpec("exit_when_done", False, "shut the process down after the last frame"),
     )
     TOPICS = (
-        TopicSpec("speaker/image", "sensor_msgs/msg/Image", "pub", "reliable",
+        TopicSpec("speaker/image", "sensor_msgs/msg/Image", "pub", "history",
                   "speaker video frames (rgb8), stamped with their (simulated) capture time"),
-        TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "pub", "reliable",
+        TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "pub", "history",
                   "speaker audio chunks at the file's sample rate"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
                   "reliable", "fast mode: progress of the graph (frame_index)"),
         TopicSpec("/clock", "rosgraph_msgs/msg/Clock", "pub", "reliable",
-                  "fast mode only: simulated time", optional=True),
+                  "simulated time, one tick per frame (fast mode only)"),
         DIAGNOSTICS_TOPIC,
     )
 
@@ -138,17 +141,17 @@ class MediaSourceNode(ReactfaceNode):
         self.chunk = max(1, int(round(self.sample_rate * float(self.param("chunk_ms")) / 1e3)))
         reliable = qos_profile("reliable")
         self.image_pub = self.create_publisher(msg_class("sensor_msgs/msg/Image"),
-                                               "speaker/image", reliable)
+                                               "speaker/image", qos_profile("history"))
         self.audio_pub = self.create_publisher(msg_class("reactface_ros/msg/AudioChunk"),
-                                               "speaker/audio", reliable)
+                                               "speaker/audio", qos_profile("history"))
         self.clock_pub = (self.create_publisher(Clock, "/clock", reliable)
                           if self.mode == "fast" else None)
         self._progress = -1
         self._progress_time = time.monotonic()
         self._progress_cv = threading.Condition()
-        if self.mode == "fast":
-            self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
-                                     "speaker/face_features", self._on_progress, reliable)
+        # Subscribed in both modes (used in fast mode) so the graph looks the same to others.
+        self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
+                                 "speaker/face_features", self._on_progress, reliable)
         self.frames_published = 0
         self._next_start_ns = 0
         self.chunks_published = 0
@@ -166,6 +169,19 @@ class MediaSourceNode(ReactfaceNode):
             self._progress_time = time.monotonic()
             self._progress_cv.notify_all()
 
+    def _graph_ready(self) -> list[str]:
+        """The ``graph_topics`` entries not yet satisfied."""
+        missing = []
+        for entry in self.param("graph_topics"):
+            if not entry:
+                continue
+            topic, _, counts = entry.partition("=")
+            subs, _, pubs = counts.partition(":")
+            have = (self.count_subscribers(topic), self.count_publishers(topic))
+            if have[0] < int(subs or 0) or have[1] < int(pubs or 0):
+                missing.append(f"{topic} {have[0]}/{subs} sub {have[1]}/{pubs} pub")
+        return missing
+
     def _wait_for_subscribers(self) -> None:
         need = int(self.param("min_subscribers"))
         timeout = float(self.param("wait_timeout_s"))
@@ -173,11 +189,15 @@ class MediaSourceNode(ReactfaceNode):
         pubs = [self.image_pub] + ([self.audio_pub] if len(self.audio) else [])
         while not self._stop.is_set():
             counts = [p.get_subscription_count() for p in pubs]
-            if min(counts) >= need:
+            missing = self._graph_ready()
+            if min(counts) >= need and not missing:
+                if self.param("graph_topics") != [""]:
+                    time.sleep(0.3)  # discovery is seen here a moment before it completes there
                 return
             if timeout > 0 and time.monotonic() - start > timeout:
                 self.get_logger().warning(
-                    f"starting after {timeout:.0f} s with {counts} subscribers (wanted {need})")
+                    f"starting after {timeout:.0f} s with {counts} subscribers (wanted {need})"
+                    + (f"; not connected: {', '.join(missing)}" if missing else ""))
                 return
             time.sleep(0.01)
 

@@ -5,6 +5,10 @@
   matches both reliable and best-effort publishers.
 * ``reliable``: reliable, keep last 100. Everything derived (features, reactions, rendered
   images) and file playback, where nothing may be lost.
+* ``history``: reliable, transient local, keep last 100. Publishers of derived streams
+  (features, reactions, rendered images, file playback): a subscriber that matches late (the
+  recorder, a viewer started afterwards) and asks for transient local gets the last 100
+  messages; volatile subscribers match it as well.
 * ``latched``: reliable, transient local, keep last 1 (``camera_info``-style static data).
 """
 from __future__ import annotations
@@ -20,6 +24,9 @@ PROFILES: dict[str, QoSProfile] = {
     "reliable": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=RELIABLE_DEPTH,
                            reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.VOLATILE),
+    "history": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=RELIABLE_DEPTH,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL),
     "latched": QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                           reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL),
@@ -27,7 +34,7 @@ PROFILES: dict[str, QoSProfile] = {
 
 
 def qos_profile(name: str) -> QoSProfile:
-    """Return the profile called ``name`` (``sensor_data``, ``reliable`` or ``latched``).
+    """Return the profile called ``name`` (``sensor_data``, ``reliable``, ``history``, ``latched``).
 
     Raises
     ------

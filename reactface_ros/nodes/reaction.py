@@ -133,10 +133,10 @@ class ReactionNode(ReactfaceNode):
                   "speaker audio chunks (any rate and channel count)"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
                   "param:input_qos", "speaker face features, one per frame"),
-        TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "pub", "reliable",
+        TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "pub", "history",
                   "the selected reaction, one message per speaker frame"),
         TopicSpec("listener/reaction_samples", "reactface_ros/msg/ReactionSamples", "pub",
-                  "reliable", "all M sampled reactions, one message per speaker frame"),
+                  "history", "all M sampled reactions, one message per speaker frame"),
         DIAGNOSTICS_TOPIC,
     )
 
@@ -148,7 +148,7 @@ class ReactionNode(ReactfaceNode):
                                  f"got {self.policy!r}")
         self.stream = self._make_stream()
         self.rng = np.random.default_rng(int(self.param("seed")))
-        reliable = qos_profile("reliable")
+        reliable = qos_profile("history")
         self.frame_pub = self.create_publisher(msg_class("reactface_ros/msg/ReactionFrame"),
                                                "listener/reaction", reliable)
         self.samples_pub = self.create_publisher(
@@ -175,8 +175,8 @@ class ReactionNode(ReactfaceNode):
         self._health_totals: dict[str, int] = {}  # stream counters of finished sessions
         self._no_face_run = 0
         self._silent_warned = {"audio": False, "face": False}
-        self.create_timer(1.0, self._check_silence)
-        self.create_timer(0.25, self._idle_flush)
+        self.steady_timer(1.0, self._check_silence)
+        self.steady_timer(0.25, self._idle_flush)
         self.log_topics()
 
     def _make_stream(self):
@@ -314,6 +314,10 @@ class ReactionNode(ReactfaceNode):
         idle = float(self.param("idle_flush_s"))
         if (idle <= 0 or not self._pending or self.audio_in.silent_for() < idle
                 or self.face_in.silent_for() < idle):
+            return
+        # Only speaker frames make a session: audio alone (face analysis still starting up)
+        # is kept, not flushed away.
+        if self.stream.frames_filled <= self.stream.next_frame:
             return
         self._pending = False
         try:

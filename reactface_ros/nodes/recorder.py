@@ -62,8 +62,10 @@ def bag_typestore():
 def parse_topic_entry(entry: str) -> tuple[str, str, str]:
     """Split ``"topic=pkg/msg/Type[@qos]"`` into ``(topic, type, qos)``.
 
-    ``qos`` is ``reliable`` (default) or ``sensor_data`` (best effort, for publishers that
-    use sensor-data QoS: a reliable subscription would not match them).
+    ``qos`` is ``reliable`` (default), ``sensor_data`` (best effort, for publishers that use
+    sensor-data QoS: a reliable subscription would not match them) or ``history`` (transient
+    local, for publishers that keep history: messages sent before the recorder matched are
+    still recorded; such a subscription does not match volatile publishers).
     """
     if "=" not in entry:
         raise ValueError(f"recorder topic entry {entry!r} must look like "
@@ -71,8 +73,9 @@ def parse_topic_entry(entry: str) -> tuple[str, str, str]:
     topic, rest = entry.split("=", 1)
     msg_type, _, qos = rest.partition("@")
     qos = qos or "reliable"
-    if qos not in ("reliable", "sensor_data"):
-        raise ValueError(f"recorder topic entry {entry!r}: qos must be reliable or sensor_data")
+    if qos not in ("reliable", "sensor_data", "history"):
+        raise ValueError(f"recorder topic entry {entry!r}: qos must be reliable, sensor_data "
+                         "or history")
     if msg_type.count("/") != 2:
         raise ValueError(f"recorder topic entry {entry!r}: type must be pkg/msg/Type")
     return topic.strip(), msg_type.strip(), qos
@@ -152,7 +155,8 @@ class RecorderNode(ReactfaceNode):
     PARAMS = (
         ParamSpec("path", "session.mcap", "output MCAP file (replaced if it exists)"),
         ParamSpec("topics", [""], "topics to record, each 'name=pkg/msg/Type' with an optional "
-                  "'@sensor_data' suffix for best-effort publishers"),
+                  "'@sensor_data' suffix (best-effort publishers) or '@history' suffix "
+                  "(transient-local publishers: their earlier messages are recorded too)"),
         ParamSpec("discover", False, "also record topics that appear later (checked every "
                   "second; their first messages are missed)"),
         ParamSpec("compression", "zstd", "chunk compression: zstd or none"),
@@ -169,7 +173,7 @@ class RecorderNode(ReactfaceNode):
         for entry in entries:
             self.add_topic(*parse_topic_entry(entry))
         if self.param("discover"):
-            self.create_timer(1.0, self._discover)
+            self.steady_timer(1.0, self._discover)
         self.get_logger().info(f"recording {len(self._subs)} topics into {self.writer.path}")
 
     def add_topic(self, topic: str, msg_type: str, qos: str = "reliable") -> None:
@@ -182,7 +186,8 @@ class RecorderNode(ReactfaceNode):
             history=HistoryPolicy.KEEP_LAST, depth=1000,
             reliability=(ReliabilityPolicy.BEST_EFFORT if qos == "sensor_data"
                          else ReliabilityPolicy.RELIABLE),
-            durability=DurabilityPolicy.VOLATILE)
+            durability=(DurabilityPolicy.TRANSIENT_LOCAL if qos == "history"
+                        else DurabilityPolicy.VOLATILE))
         self._subs[resolved] = self.create_subscription(
             msg_class(msg_type), resolved, lambda data, t=resolved: self._on_message(t, data),
             profile, raw=True)

@@ -75,7 +75,7 @@ class RenderNode(ReactfaceNode):
     TOPICS = (
         TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "sub", "reliable",
                   "the selected listener reaction per speaker frame"),
-        TopicSpec("listener/image", "sensor_msgs/msg/Image", "pub", "reliable",
+        TopicSpec("listener/image", "sensor_msgs/msg/Image", "pub", "history",
                   "rendered listener face (rgb8), stamped with the speaker frame's time"),
         DIAGNOSTICS_TOPIC,
     )
@@ -91,7 +91,7 @@ class RenderNode(ReactfaceNode):
         path = str(self.param("video_path"))
         self.writer = Mp4Writer(path, int(self.param("fps"))) if path else None
         self.image_pub = self.create_publisher(msg_class("sensor_msgs/msg/Image"),
-                                               "listener/image", qos_profile("reliable"))
+                                               "listener/image", qos_profile("history"))
         self.create_subscription(msg_class("reactface_ros/msg/ReactionFrame"),
                                  "listener/reaction", self._on_reaction, qos_profile("reliable"))
         self.reactions = diag.StreamMonitor("render: input reaction",

@@ -128,6 +128,37 @@ class GraphRunner:
             self._start_in_process()
         return self
 
+    def _create_node(self, launch: NodeLaunch):
+        params_file = write_params_file(launch, Path(self._tmp.name))
+        cls = node_class(launch.kind)
+        return cls(node_name=launch.name, context=self.context,
+                   cli_args=launch.ros_args(params_file))
+
+    def _spawn(self, launch: NodeLaunch) -> subprocess.Popen:
+        params_file = write_params_file(launch, Path(self._tmp.name))
+        cmd = [sys.executable, "-m", f"{__package__}.{launch.kind}",
+               *launch.ros_args(params_file)]
+        return subprocess.Popen(cmd, env=self.env, start_new_session=True)
+
+    def restart(self, name: str, timeout: float = 10.0) -> None:
+        """Stop node ``name`` (as Ctrl-C would) and start it again with the same settings."""
+        launch = next((x for x in self.launches if x.name == name), None)
+        if launch is None:
+            raise KeyError(f"no node {name!r} in this graph")
+        if self.processes:
+            self._stop_process(name, self.procs[name], timeout)
+            self.procs[name] = self._spawn(launch)
+            return
+        old = self.nodes.pop(name)
+        self.executor.remove_node(old)
+        close = getattr(old, "close", None)
+        if close is not None:
+            close()
+        old.destroy_node()
+        node = self._create_node(launch)
+        self.nodes[name] = node
+        self.executor.add_node(node)
+
     def _start_in_process(self) -> None:
         import rclpy
         from rclpy.executors import MultiThreadedExecutor
@@ -138,10 +169,7 @@ class GraphRunner:
                                               context=self.context)
         try:
             for launch in self.launches:
-                params_file = write_params_file(launch, Path(self._tmp.name))
-                cls = node_class(launch.kind)
-                node = cls(node_name=launch.name, context=self.context,
-                           cli_args=launch.ros_args(params_file))
+                node = self._create_node(launch)
                 self.nodes[launch.name] = node
                 self.executor.add_node(node)
         except BaseException:
@@ -161,11 +189,7 @@ class GraphRunner:
 
     def _start_processes(self) -> None:
         for launch in self.launches:
-            params_file = write_params_file(launch, Path(self._tmp.name))
-            cmd = [sys.executable, "-m", f"{__package__}.{launch.kind}",
-                   *launch.ros_args(params_file)]
-            self.procs[launch.name] = subprocess.Popen(cmd, env=self.env,
-                                                       start_new_session=True)
+            self.procs[launch.name] = self._spawn(launch)
 
     # ------------------------------------------------------------------ run
     def alive(self) -> dict[str, bool]:
@@ -190,18 +214,7 @@ class GraphRunner:
         if self.processes:
             # Sources first, recorder last, so the recorder sees everything that was sent.
             for name in reversed(list(self.procs)):
-                proc = self.procs[name]
-                if proc.poll() is None:
-                    try:
-                        os.killpg(proc.pid, signal.SIGINT)
-                    except ProcessLookupError:
-                        pass
-                    try:
-                        proc.wait(timeout=timeout)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        proc.wait()
-                codes[name] = proc.returncode
+                codes[name] = self._stop_process(name, self.procs[name], timeout)
         else:
             if self.executor is not None:
                 self.executor.shutdown(timeout_sec=timeout)
@@ -218,6 +231,20 @@ class GraphRunner:
             self.executor = None
         self._tmp.cleanup()
         return codes
+
+    @staticmethod
+    def _stop_process(name: str, proc: subprocess.Popen, timeout: float) -> int:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return proc.returncode
 
     def __enter__(self) -> "GraphRunner":
         """Start the graph."""
