@@ -190,6 +190,13 @@ def test_outputs_are_denormalised_around_the_mean_face():
     assert torch.allclose(shifted - base, delta.expand_as(base), atol=1e-4)
     with pytest.raises(ValueError, match="mean_face"):
         model.set_normalisation(np.zeros(57))
+    data = np.random.default_rng(0).normal(size=(3, 40, 58))
+    data[0, 5, 3] = np.nan                                  # ignored frame
+    got = model.set_normalisation_from_data(data)
+    keep = np.ones((3, 40), bool)
+    keep[0, 5] = False
+    np.testing.assert_allclose(got, data[keep].mean(axis=0), rtol=1e-5)
+    assert torch.allclose(model.mean_face, torch.from_numpy(got))
 
 
 def test_default_mean_face_is_neutral_and_stays_float32():

@@ -236,6 +236,8 @@ def test_caller_errors():
         stream.push_audio(np.zeros(10), 0, 1.0)
     with pytest.raises(ValueError, match=r"\(n,\) or \(n, channels\)"):
         stream.push_audio(np.zeros((2, 2, 2)), 16000, 1.0)
+    with pytest.raises(ValueError, match="transpose planar"):
+        stream.push_audio(np.zeros((2, 1024)), 16000, 1.0)
     stream.push_audio(np.zeros(10), 16000, 1.0)
     with pytest.raises(ValueError, match="must not decrease"):
         stream.push_audio(np.zeros(10), 16000, 0.9)

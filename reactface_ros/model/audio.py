@@ -13,6 +13,8 @@ from reactface_ros.constants import AUDIO_SAMPLE_RATE
 #: One-sided width of the windowed-sinc resampling kernel, in input samples (at the lower of
 #: the two rates).
 RESAMPLE_HALF_WIDTH = 16
+#: More channels than this in ``(n, channels)`` audio is taken as a transposed array.
+MAX_CHANNELS = 32
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:
@@ -23,13 +25,17 @@ def to_mono_float(samples: np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        For more than two dimensions, a non-numeric dtype or zero channels.
+        For more than two dimensions, a non-numeric dtype, zero or more than
+        :data:`MAX_CHANNELS` channels (planar ``(channels, n)`` audio must be transposed).
     """
     a = np.asarray(samples)
     if a.ndim not in (1, 2):
         raise ValueError(f"audio samples must have shape (n,) or (n, channels), got {a.shape}")
     if a.ndim == 2 and a.shape[1] == 0:
         raise ValueError("audio samples have zero channels")
+    if a.ndim == 2 and a.shape[1] > MAX_CHANNELS:
+        raise ValueError(f"audio samples of shape {a.shape} would have {a.shape[1]} channels; "
+                         f"expected (n, channels): transpose planar (channels, n) audio")
     if a.dtype == np.uint8:
         a = (a.astype(np.float64) - 128.0) / 128.0
     elif np.issubdtype(a.dtype, np.integer):

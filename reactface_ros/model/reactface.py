@@ -151,6 +151,22 @@ class ReactFace(nn.Module):
                              f"got shape {m.shape}")
         self.mean_face.copy_(torch.from_numpy(m))
 
+    def set_normalisation_from_data(self, coefficients: np.ndarray) -> np.ndarray:
+        """Set the mean face to the mean of training coefficients ``(..., 58)``; returns it.
+
+        Frames with any non-finite value are ignored.
+        """
+        c = np.asarray(coefficients, dtype=np.float64)
+        if c.ndim < 1 or c.shape[-1] != NUM_COEFFS:
+            raise ValueError(f"coefficients must have shape (..., {NUM_COEFFS}), got {c.shape}")
+        flat = c.reshape(-1, NUM_COEFFS)
+        flat = flat[np.isfinite(flat).all(axis=1)]
+        if flat.shape[0] == 0:
+            raise ValueError("no finite coefficient frames to average")
+        mean = flat.mean(axis=0).astype(np.float32)
+        self.set_normalisation(mean)
+        return mean
+
     def normalise(self, coeffs: torch.Tensor) -> torch.Tensor:
         """``(..., 58)`` FaceVerse coefficients minus the mean face."""
         return coeffs.float() - self.mean_face
