@@ -368,13 +368,13 @@ class ReactionStream:
         causality the returned (real) frames are the same as if the inputs had continued.
         """
         self._flush_resampler()
+        need = len(self._faces) * SAMPLES_PER_FRAME - self._audio.size
+        if need > 0:                         # audio ended early (or never came): silence
+            self.health.audio_filled_samples += need
+            self._append_audio(np.zeros(need, dtype=np.float32))
         out = self._emit()
         pending = len(self._faces)
         if pending:
-            need = pending * SAMPLES_PER_FRAME - self._audio.size
-            if need > 0:
-                self.health.audio_filled_samples += need
-                self._append_audio(np.zeros(need, dtype=np.float32))
             self._fill_faces(self.state.next_frame + self.window)
             self.health.frames_repeated -= self.window - pending   # padding, not real frames
             out.append(self._generate(pending))

@@ -200,6 +200,13 @@ def test_nonfinite_audio_silence_and_no_audio():
     for i in range(40):
         wins += mute.push_face(face[i % 16], i / FPS)
     assert len(wins) >= 3 and mute.health.audio_filled_samples > 0
+    # offline (no lag limit) without audio: everything comes out at flush
+    offline = ReactionStream(model, num_samples=1, seed=0, max_lag_s=None)
+    assert not any(offline.push_face(face[i], i / FPS) for i in range(13))
+    wins = offline.flush()
+    assert [w.start_frame for w in wins] == [0, 8] and stacked(wins).shape == (1, 13, 58)
+    assert [w.stamps.shape for w in wins] == [(8,), (5,)]
+    assert offline.health.audio_filled_samples == 13 * 640
 
 
 def test_clock_drift_resyncs_audio():
