@@ -61,7 +61,7 @@ def test_bad_inputs_keep_the_graph_running_and_show_in_diagnostics(tmp_path, ros
 
     write_tiny_checkpoint(tmp_path / "ckpt")
     graph = GraphSpec("faults", "analysis + reaction", (
-        NodeEntry("face_analysis", "face_analysis"),
+        NodeEntry("face_analysis", "face_analysis", {"publish_hri": True}),
         NodeEntry("reaction", "reaction", {"checkpoint": str(tmp_path / "ckpt"),
                                            "samples": 2, "device": "cpu",
                                            "idle_flush_s": 0.8})),
@@ -85,6 +85,9 @@ def test_bad_inputs_keep_the_graph_running_and_show_in_diagnostics(tmp_path, ros
     node.create_subscription(ReactionFrame, "listener/reaction",
                              lambda m: reactions.append(m), qos_profile("reliable"))
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 100)
+    crops = []
+    node.create_subscription(Image, "/humans/faces/speaker/cropped", crops.append,
+                             qos_profile("reliable"))
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     spin = threading.Thread(target=executor.spin, daemon=True)
@@ -122,6 +125,11 @@ def test_bad_inputs_keep_the_graph_running_and_show_in_diagnostics(tmp_path, ros
         executor.shutdown()
         node.destroy_node()
         ctx.try_shutdown()
+
+    # ROS4HRI-style face crops (hri_msgs is not needed for them): one per frame with a face.
+    faces_shown = NUM_FRAMES - len(DROPPED) - 1 - (NUM_FRAMES - NO_FACE_FROM)
+    assert faces_shown - 2 <= len(crops) <= faces_shown
+    assert crops[0].encoding == "rgb8" and crops[0].height == crops[0].width == 112
 
     indices = [m.frame_index for m in reactions]
     assert sorted(indices) == list(range(NUM_FRAMES)), "every speaker frame gets one reaction"

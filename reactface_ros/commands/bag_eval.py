@@ -90,7 +90,7 @@ def read_session(path: str | Path, topics: dict[str, str]) -> dict:
                 counts = (summary.statistics.channel_message_counts
                           if summary.statistics is not None else {})
                 seen = {c.topic for cid, c in summary.channels.items()
-                        if counts.get(cid, 1) > 0}
+                        if summary.statistics is None or counts.get(cid, 0) > 0}
             names = list(wanted)
             for _, channel, message, msg in reader.iter_decoded_messages(topics=names):
                 out[wanted[channel.topic]].append((message.log_time, msg))
@@ -148,6 +148,8 @@ def session_arrays(session: dict) -> dict:
         "reaction_frames": np.array([m.frame_index for _, m in session["reaction"]]),
         "image_latency_s": np.array([(t - _ns(m.header.stamp)) / 1e9
                                      for t, m in session["image"]]),
+        "face_latency_s": np.array([(t - _ns(m.header.stamp)) / 1e9
+                                    for t, m in session["face"]]),
     }
 
 
@@ -241,7 +243,10 @@ def evaluate(bag: str | Path, out_dir: str | Path, topics: dict[str, str] | None
     summary = {
         "bag": str(bag),
         "metrics": session_metrics(arrays),
-        "latency": {"reaction": latency_stats(arrays["reaction_latency_s"]),
+        # Per stage, all from the speaker frame's capture stamp: face analysis done, reaction
+        # published, listener rendered (the differences are each node's share).
+        "latency": {"face_features": latency_stats(arrays["face_latency_s"]),
+                    "reaction": latency_stats(arrays["reaction_latency_s"]),
                     "listener_image": latency_stats(arrays["image_latency_s"])},
         "clock": "simulated (/clock recorded)" if session["has_clock"] else "wall",
         "speaker_frames": len(session["face"]),
@@ -265,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}")
         return 1
-    m, lat = summary["metrics"], summary["latency"]["reaction"]
+    m = summary["metrics"]
 
     def fmt(v):
         return "n/a" if v is None else f"{v:.4f}"
@@ -277,9 +282,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"FRSyn {fmt(m['FRSyn'])} (lower is better)  FRDiv {fmt(m['FRDiv'])}  "
               f"FRVar {fmt(m['FRVar'])}")
-    if lat.get("count"):
-        print(f"end-to-end latency ({summary['clock']} clock): p50 {lat['p50_ms']:.1f} ms, "
-              f"p95 {lat['p95_ms']:.1f} ms, max {lat['max_ms']:.1f} ms")
+    for stage, stats in summary["latency"].items():
+        if stats.get("count"):
+            print(f"latency from capture to {stage} ({summary['clock']} clock): p50 "
+                  f"{stats['p50_ms']:.1f} ms, p95 {stats['p95_ms']:.1f} ms, max "
+                  f"{stats['max_ms']:.1f} ms")
     print(f"wrote {Path(args.out) / 'summary.json'}"
           + "".join(f", {p}" for p in summary["plots"]))
     return 0
