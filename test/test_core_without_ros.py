@@ -57,6 +57,15 @@ def _guarded_imports(tree: ast.AST) -> set:
     return guarded
 
 
+def _function_level_imports(tree: ast.AST) -> set:
+    """Imports inside function bodies."""
+    inner = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inner.update(n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    return inner
+
+
 def test_no_ros_import_outside_nodes(repo_root):
     offenders = []
     for path in sorted((repo_root / "reactface_ros").rglob("*.py")):
@@ -65,6 +74,10 @@ def test_no_ros_import_outside_nodes(repo_root):
             continue
         tree = ast.parse(path.read_text(), filename=rel)
         guarded = _guarded_imports(tree)
+        if rel.startswith("reactface_ros/commands/"):
+            # Command-line entry points that drive a ROS graph import ROS when they run,
+            # never at module level, so `reactface --help` and the other commands work without.
+            guarded |= _function_level_imports(tree)
         for node in ast.walk(tree):
             if node in guarded:
                 continue
