@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         while not stop.is_set():
             if args.duration and time.monotonic() - started > args.duration:
                 break
-            if graph_name == "file" and _file_finished(runner):
+            if graph_name == "file" and runner.end_of_file():
                 break
             if args.processes and not all(runner.alive().values()) and graph_name != "file":
                 dead = [n for n, ok in runner.alive().items() if not ok]
@@ -123,25 +123,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"recorded {args.record}; score it with: reactface bag-eval {args.record} "
               "--out eval/")
     return 0
-
-
-def _file_finished(runner) -> bool:
-    """The source is done and the reaction node has gone quiet (its last window flushed)."""
-    if runner.processes:
-        return runner.procs["media_source"].poll() is not None and _quiet_for(runner, 3.0)
-    source, reaction = runner.nodes["media_source"], runner.nodes["reaction"]
-    if not source.done.is_set():
-        return False
-    idle = float(reaction.param("idle_flush_s")) + 1.0
-    return reaction.face_in.silent_for() > idle and not reaction._pending
-
-
-def _quiet_for(runner, seconds: float) -> bool:
-    finished = getattr(runner, "_finished_at", None)
-    if finished is None:
-        runner._finished_at = time.monotonic()
-        return False
-    return time.monotonic() - finished > seconds
 
 
 def _report(runner) -> None:

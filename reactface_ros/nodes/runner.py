@@ -118,6 +118,7 @@ class GraphRunner:
         self.context = None
         self.executor = None
         self._spin_thread: threading.Thread | None = None
+        self._ended_at: float | None = None
 
     # ------------------------------------------------------------------ start
     def start(self) -> "GraphRunner":
@@ -206,6 +207,25 @@ class GraphRunner:
                 return True
             time.sleep(poll)
         return bool(predicate())
+
+    def end_of_file(self, quiet_s: float = 3.0) -> bool:
+        """File graph: the source has played everything and the reaction node went quiet.
+
+        In-process: ``media_source`` is done and ``reaction`` has had no input for longer
+        than its ``idle_flush_s`` (so its last partial window is out). With processes:
+        the ``media_source`` process has exited (``exit_when_done``) ``quiet_s`` seconds ago.
+        """
+        if self.processes:
+            if self.procs["media_source"].poll() is None:
+                return False
+            if self._ended_at is None:
+                self._ended_at = time.monotonic()
+            return time.monotonic() - self._ended_at > quiet_s
+        source, reaction = self.nodes["media_source"], self.nodes["reaction"]
+        if not source.done.is_set():
+            return False
+        idle = float(reaction.param("idle_flush_s")) + 0.5
+        return reaction.face_in.silent_for() > idle and reaction.audio_in.silent_for() > idle
 
     # ------------------------------------------------------------------ stop
     def stop(self, timeout: float = 10.0) -> dict[str, int]:

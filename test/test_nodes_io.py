@@ -1,0 +1,232 @@
+"""Hardware-facing nodes without the hardware: camera_capture reading a video file through
+OpenCV, audio_capture on a stand-in PortAudio module (and its error messages), and
+avatar_bridge sending to real UDP receivers (python-osc VMC server, a Live Link socket)."""
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("reactface_ros.msg")
+
+from test_nodes_graph import write_speaker_clip  # noqa: E402
+
+from reactface_ros.constants import BLENDSHAPE_INDEX, NUM_COEFFS  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
+
+
+class _Graph:
+    """One context with the node under test and a listener node, spun in a thread."""
+
+    def __init__(self, node_factory):
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = node_factory(self.ctx)
+        self.listener = rclpy.create_node("listener", context=self.ctx)
+        self.executor = MultiThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.listener)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def wait(self, predicate, timeout=10.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate():
+            time.sleep(0.02)
+        return predicate()
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.close()
+        self.node.destroy_node()
+        self.listener.destroy_node()
+        self.ctx.try_shutdown()
+
+
+def _ros_args(**params):
+    from rclpy.parameter import Parameter
+
+    return [Parameter(k, value=v) for k, v in params.items()]
+
+
+def test_camera_capture_from_a_video_file(tmp_path, ros_domain):
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from reactface_ros.nodes.camera_capture import CameraCaptureNode
+    from reactface_ros.nodes.conversions import image_to_numpy, stamp_to_ns
+    from reactface_ros.nodes.qos import qos_profile
+
+    clip = tmp_path / "cam.mp4"
+    write_speaker_clip(clip, num_frames=20, size=96)
+    g = _Graph(lambda ctx: CameraCaptureNode(context=ctx, parameter_overrides=_ros_args(
+        device=str(clip), fps=50.0)))
+    images, infos = [], []
+    try:
+        g.listener.create_subscription(Image, "speaker/image", images.append,
+                                       qos_profile("sensor_data"))
+        g.listener.create_subscription(CameraInfo, "speaker/camera_info", infos.append,
+                                       qos_profile("sensor_data"))
+        assert g.wait(lambda: len(images) >= 8 and len(infos) >= 8)
+    finally:
+        g.close()
+    first = image_to_numpy(images[0])
+    assert first.shape == (96, 96, 3) and images[0].encoding == "rgb8"
+    assert first.mean() > 5  # a real rendered frame, not an empty buffer
+    stamps = np.array([stamp_to_ns(m.header.stamp) for m in images[:8]]) / 1e9
+    assert np.all(np.diff(stamps) > 0.01) and abs(stamps[-1] - time.time()) < 5
+    assert infos[0].width == 96 and infos[0].k[0] == 96.0 and infos[0].k[2] == 48.0
+
+
+def test_camera_capture_without_camera_names_the_devices(ros_domain):
+    from reactface_ros.nodes.camera_capture import CameraCaptureNode
+    from reactface_ros.nodes.common import NodeStartError
+
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        with pytest.raises(NodeStartError, match="cannot open camera '/no/such/cam'.*found"):
+            CameraCaptureNode(context=ctx, parameter_overrides=_ros_args(device="/no/such/cam"))
+    finally:
+        ctx.try_shutdown()
+
+
+def _fake_sounddevice(devices, fail_open=False):
+    """A stand-in for the sounddevice module: blocks of a known ramp, ADC times 30 ms old."""
+    module = types.ModuleType("sounddevice")
+    module.query_devices = lambda: devices
+
+    class InputStream:
+        def __init__(self, device, samplerate, channels, blocksize, dtype, callback):
+            if fail_open:
+                raise ValueError(f"No input device matching {device!r}")
+            self.args = (samplerate, channels, blocksize)
+            self.callback = callback
+            self._stop = threading.Event()
+
+        def _run(self):
+            rate, channels, block = self.args
+            for i in range(6):
+                data = (np.arange(block * channels, dtype=np.float32).reshape(block, channels)
+                        + 1000 * i) / 1e4
+                now = time.monotonic()
+                info = types.SimpleNamespace(currentTime=now, inputBufferAdcTime=now - 0.03)
+                self.callback(data, block, info, None)
+                time.sleep(block / rate)
+
+        def start(self):
+            threading.Thread(target=self._run, daemon=True).start()
+
+        def stop(self):
+            self._stop.set()
+
+        def close(self):
+            pass
+
+    module.InputStream = InputStream
+    return module
+
+
+MIC = {"name": "Fake Mic", "max_input_channels": 2, "default_samplerate": 48000.0}
+SPEAKER = {"name": "Fake Speaker", "max_input_channels": 0, "default_samplerate": 48000.0}
+
+
+def test_audio_capture_publishes_stamped_chunks(monkeypatch, ros_domain):
+    from reactface_ros.msg import AudioChunk
+    from reactface_ros.nodes.audio_capture import AudioCaptureNode
+    from reactface_ros.nodes.conversions import audio_from_msg
+    from reactface_ros.nodes.qos import qos_profile
+
+    monkeypatch.setitem(sys.modules, "sounddevice", _fake_sounddevice([SPEAKER, MIC]))
+    g = _Graph(lambda ctx: AudioCaptureNode(context=ctx, parameter_overrides=_ros_args(
+        sample_rate=16000, channels=2, chunk_ms=20.0)))
+    chunks = []
+    try:
+        g.listener.create_subscription(AudioChunk, "speaker/audio", chunks.append,
+                                       qos_profile("sensor_data"))
+        assert g.wait(lambda: len(chunks) >= 4)
+    finally:
+        g.close()
+    blocks = [audio_from_msg(m) for m in chunks]
+    assert all(b.sample_rate == 16000 and b.samples.shape == (320, 2) for b in blocks)
+    k = int(round(blocks[0].samples[0, 0] * 10))  # which block arrived first
+    expected = (np.arange(640, dtype=np.float32).reshape(320, 2) + 1000 * k) / 1e4
+    np.testing.assert_allclose(blocks[0].samples, expected, atol=1e-6)
+    age = time.time() - blocks[-1].stamp_ns / 1e9
+    assert 0.02 < age < 5.0  # stamped with the (earlier) capture time of the first sample
+
+
+def test_audio_capture_errors_list_the_devices(monkeypatch, ros_domain):
+    import rclpy
+
+    from reactface_ros.nodes.audio_capture import AudioCaptureNode
+    from reactface_ros.nodes.common import NodeStartError
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        monkeypatch.setitem(sys.modules, "sounddevice", _fake_sounddevice([SPEAKER]))
+        with pytest.raises(NodeStartError, match="no microphone found"):
+            AudioCaptureNode(context=ctx)
+        monkeypatch.setitem(sys.modules, "sounddevice",
+                            _fake_sounddevice([SPEAKER, MIC], fail_open=True))
+        with pytest.raises(NodeStartError, match=r"Input devices found: 1: Fake Mic \(2 ch, "
+                                                 r"48000 Hz\)"):
+            AudioCaptureNode(context=ctx, parameter_overrides=_ros_args(device="usb"))
+    finally:
+        ctx.try_shutdown()
+
+
+def test_avatar_bridge_sends_vmc_and_livelink(ros_domain):
+    import struct
+
+    from pythonosc.dispatcher import Dispatcher
+    from pythonosc.osc_server import ThreadingOSCUDPServer
+
+    from reactface_ros.msg import ReactionFrame
+    from reactface_ros.nodes.avatar_bridge import AvatarBridgeNode
+    from reactface_ros.nodes.conversions import reaction_frame_msg
+    from reactface_ros.nodes.qos import qos_profile
+
+    received: dict[str, float] = {}
+    dispatcher = Dispatcher()
+    dispatcher.map("/VMC/Ext/Blend/Val", lambda _, name, value: received.__setitem__(name, value))
+    server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    live.bind(("127.0.0.1", 0))
+    live.settimeout(5.0)
+    g = _Graph(lambda ctx: AvatarBridgeNode(context=ctx, parameter_overrides=_ros_args(
+        vmc_port=server.server_address[1], livelink=True,
+        livelink_port=live.getsockname()[1], livelink_subject="TestListener")))
+    try:
+        pub = g.listener.create_publisher(ReactionFrame, "listener/reaction",
+                                          qos_profile("reliable"))
+        assert g.wait(lambda: pub.get_subscription_count() > 0)
+        coeffs = np.zeros(NUM_COEFFS, np.float32)
+        coeffs[52], coeffs[57] = np.pi, 1.84
+        coeffs[BLENDSHAPE_INDEX["jawOpen"]] = 0.75
+        pub.publish(reaction_frame_msg(coeffs, frame_index=3, sample_index=0, num_samples=1,
+                                       stamp_ns=0))
+        packet, _ = live.recvfrom(4096)
+        assert g.wait(lambda: len(received) >= 52)
+    finally:
+        g.close()
+        server.shutdown()
+        live.close()
+    jaw = [v for k, v in received.items() if k.lower() == "jawopen"]
+    assert jaw and jaw[0] == pytest.approx(0.75)
+    assert b"TestListener" in packet
+    curves = struct.unpack(">61f", packet[-61 * 4:])
+    assert any(abs(v - 0.75) < 1e-6 for v in curves[:52])
