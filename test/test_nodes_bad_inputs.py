@@ -161,3 +161,61 @@ def test_bad_inputs_keep_the_graph_running_and_show_in_diagnostics(tmp_path, ros
     assert int(inference[2]["audio_resyncs"]) >= 1
     assert int(inference[2]["frames_repeated"]) >= len(DROPPED)
     assert float(inference[2]["window_p95_ms"]) > 0
+
+
+def test_face_analysis_with_a_30fps_camera_and_unstamped_images(ros_domain):
+    """A 30 fps camera is analysed once per 25 fps frame slot (no errors); images without a
+    stamp are stamped with their receive time instead of being rejected as 'backwards'."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    from reactface_ros.msg import SpeakerFaceFeatures
+    from reactface_ros.nodes.conversions import numpy_to_image, stamp_to_ns
+    from reactface_ros.nodes.face_analysis import FaceAnalysisNode
+    from reactface_ros.nodes.qos import qos_profile
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = FaceAnalysisNode(context=ctx)
+    peer = rclpy.create_node("camera", context=ctx)
+    pub = peer.create_publisher(Image, "speaker/image", qos_profile("reliable"))
+    out = []
+    peer.create_subscription(SpeakerFaceFeatures, "speaker/face_features", out.append,
+                             qos_profile("reliable"))
+    executors = []
+    for n in (node, peer):  # one executor per node: each node's messages stay in order
+        executor = SingleThreadedExecutor(context=ctx)
+        executor.add_node(n)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        executors.append(executor)
+    faces = _faces(96)
+    try:
+        t0 = time.time_ns() - 3_000_000_000  # captured a while ago, as cameras' stamps are
+        for i in range(30):  # one second at 30 fps
+            pub.publish(numpy_to_image(faces[i % len(faces)], "rgb8",
+                                       stamp_ns=t0 + int(i * 1e9 / 30)))
+            time.sleep(0.01)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(out) < 25:
+            time.sleep(0.05)
+        assert [m.frame_index for m in out] == list(range(25))
+        assert node.images.rejected == 0
+        assert node.images.notes["skipped_faster_than_fps"] == "5"
+        before = time.time_ns()
+        for i in range(3):
+            pub.publish(numpy_to_image(faces[0], "rgb8", stamp_ns=0))
+            time.sleep(0.06)
+        while time.monotonic() < deadline + 5 and len(out) < 28:
+            time.sleep(0.05)
+    finally:
+        for executor in executors:
+            executor.shutdown()
+        node.close()
+        node.destroy_node()
+        peer.destroy_node()
+        ctx.try_shutdown()
+    unstamped = out[25:]
+    assert len(unstamped) == 3 and node.images.notes["unstamped_images"] == "3"
+    assert all(stamp_to_ns(m.header.stamp) >= before for m in unstamped)
+    assert [m.frame_index for m in unstamped] == sorted({m.frame_index for m in unstamped})

@@ -27,17 +27,18 @@ class _Graph:
 
     def __init__(self, node_factory):
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
 
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)
         self.node = node_factory(self.ctx)
         self.listener = rclpy.create_node("listener", context=self.ctx)
-        self.executor = MultiThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.listener)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.executors = []
+        for n in (self.node, self.listener):  # one executor per node: messages stay in order
+            executor = SingleThreadedExecutor(context=self.ctx)
+            executor.add_node(n)
+            threading.Thread(target=executor.spin, daemon=True).start()
+            self.executors.append(executor)
 
     def wait(self, predicate, timeout=10.0):
         end = time.monotonic() + timeout
@@ -46,7 +47,8 @@ class _Graph:
         return predicate()
 
     def close(self):
-        self.executor.shutdown()
+        for executor in self.executors:
+            executor.shutdown()
         self.node.close()
         self.node.destroy_node()
         self.listener.destroy_node()

@@ -132,8 +132,17 @@ class FaceAnalysisNode(ReactfaceNode):
             self.get_logger().error(f"image rejected: {exc}", throttle_duration_sec=5.0)
             return
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        if stamp_ns == 0:  # drivers that do not stamp: the receive time is the best guess
+            msg.header.stamp = self.get_clock().now().to_msg()
+            stamp_ns = stamp_to_ns(msg.header.stamp)
+            self._count("unstamped_images")
         index = self._frame_index(stamp_ns)
-        if index <= self._last_index:
+        if index == self._last_index:
+            # A camera faster than `fps` (e.g. 30 fps): one image per frame slot is analysed.
+            self.images.tick()
+            self._count("skipped_faster_than_fps")
+            return
+        if index < self._last_index:
             self.images.reject(f"stamp went backwards (frame {index} after {self._last_index})")
             self.get_logger().warning("image stamp went backwards; dropped",
                                       throttle_duration_sec=5.0)
@@ -156,6 +165,9 @@ class FaceAnalysisNode(ReactfaceNode):
         self.features_pub.publish(out)
         self._publish_extras(msg.header, features)
         self.latency.add(time.monotonic() - t0)
+
+    def _count(self, key: str) -> None:
+        self.images.notes[key] = str(int(self.images.notes.get(key, "0")) + 1)
 
     def _publish_extras(self, header, features) -> None:
         crop = getattr(features, "crop", None)

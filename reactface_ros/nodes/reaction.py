@@ -219,6 +219,10 @@ class ReactionNode(ReactfaceNode):
             self.audio_in.reject(str(exc))
             self.get_logger().error(f"audio chunk rejected: {exc}", throttle_duration_sec=5.0)
             return
+        if block.stamp_ns == 0:  # unstamped audio: it was captured just before it arrived
+            block.stamp_ns = self.get_clock().now().nanoseconds - int(block.duration_s * 1e9)
+            self.audio_in.notes["unstamped"] = str(
+                int(self.audio_in.notes.get("unstamped", "0")) + 1)
         if self._audio_rate is not None and block.sample_rate != self._audio_rate:
             self.audio_in.notes["rate_changes"] = str(
                 int(self.audio_in.notes.get("rate_changes", "0")) + 1)

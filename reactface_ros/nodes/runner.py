@@ -1,10 +1,11 @@
 """Start a graph of :mod:`.graph` without the ``ros2`` command line.
 
 The same nodes as the launch files, with the same parameters and remappings, either in this
-process on one :class:`rclpy.executors.MultiThreadedExecutor` (``processes=False``) or as one
-``python -m reactface_ros.nodes.<kind>`` child process per node (``processes=True``). In both
-cases every node gets one merged params file and ``--ros-args`` remappings, exactly what
-``ros2 launch`` would pass.
+process (``processes=False``: one shared context, each node spun by its own single-threaded
+executor in its own thread, so nodes run in parallel while each node handles its messages in
+order, as in its own process) or as one ``python -m reactface_ros.nodes.<kind>`` child process
+per node (``processes=True``). In both cases every node gets one merged params file and
+``--ros-args`` remappings, exactly what ``ros2 launch`` would pass.
 """
 from __future__ import annotations
 
@@ -116,8 +117,7 @@ class GraphRunner:
         self.nodes: dict[str, object] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.context = None
-        self.executor = None
-        self._spin_thread: threading.Thread | None = None
+        self._spinners: dict[str, tuple] = {}   # name -> (executor, thread)
         self._ended_at: float | None = None
 
     # ------------------------------------------------------------------ start
@@ -150,43 +150,53 @@ class GraphRunner:
             self._stop_process(name, self.procs[name], timeout)
             self.procs[name] = self._spawn(launch)
             return
-        old = self.nodes.pop(name)
-        self.executor.remove_node(old)
-        close = getattr(old, "close", None)
-        if close is not None:
-            close()
-        old.destroy_node()
-        node = self._create_node(launch)
-        self.nodes[name] = node
-        self.executor.add_node(node)
+        self._stop_node(name, timeout)
+        self._add_node(name, self._create_node(launch))
 
     def _start_in_process(self) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=max(4, len(self.launches) + 1),
-                                              context=self.context)
         try:
             for launch in self.launches:
-                node = self._create_node(launch)
-                self.nodes[launch.name] = node
-                self.executor.add_node(node)
+                self._add_node(launch.name, self._create_node(launch))
         except BaseException:
             self.stop()
             raise
-        self._spin_thread = threading.Thread(target=self._spin, name="graph_executor",
-                                             daemon=True)
-        self._spin_thread.start()
 
-    def _spin(self) -> None:
+    def _add_node(self, name: str, node) -> None:
+        # One single-threaded executor per node: a multithreaded executor may hand two
+        # messages of one subscription to different threads out of order, which would look
+        # like stamps going backwards.
+        from rclpy.executors import SingleThreadedExecutor
+
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(node)
+        thread = threading.Thread(target=self._spin, args=(executor,), name=f"spin_{name}",
+                                  daemon=True)
+        self.nodes[name] = node
+        self._spinners[name] = (executor, thread)
+        thread.start()
+
+    @staticmethod
+    def _spin(executor) -> None:
         from rclpy.executors import ExternalShutdownException
 
         try:
-            self.executor.spin()
+            executor.spin()
         except (ExternalShutdownException, KeyboardInterrupt):
             pass
+
+    def _stop_node(self, name: str, timeout: float) -> None:
+        executor, thread = self._spinners.pop(name)
+        executor.shutdown(timeout_sec=timeout)
+        thread.join(timeout=timeout)
+        node = self.nodes.pop(name)
+        close = getattr(node, "close", None)
+        if close is not None:
+            close()
+        node.destroy_node()
 
     def _start_processes(self) -> None:
         for launch in self.launches:
@@ -197,7 +207,7 @@ class GraphRunner:
         """Whether each node is still running (in-process nodes: until :meth:`stop`)."""
         if self.processes:
             return {name: p.poll() is None for name, p in self.procs.items()}
-        return {name: self.executor is not None for name in self.nodes}
+        return {name: thread.is_alive() for name, (_, thread) in self._spinners.items()}
 
     def wait(self, predicate, timeout: float, poll: float = 0.05) -> bool:
         """Wait until ``predicate()`` is true (or ``timeout`` seconds); return its last value."""
@@ -236,19 +246,11 @@ class GraphRunner:
             for name in reversed(list(self.procs)):
                 codes[name] = self._stop_process(name, self.procs[name], timeout)
         else:
-            if self.executor is not None:
-                self.executor.shutdown(timeout_sec=timeout)
-            if self._spin_thread is not None:
-                self._spin_thread.join(timeout=timeout)
-            for name in reversed(list(self.nodes)):
-                node = self.nodes[name]
-                close = getattr(node, "close", None)
-                if close is not None:
-                    close()
-                node.destroy_node()
+            # Sources first, recorder last (graph order reversed).
+            for name in reversed(list(self._spinners)):
+                self._stop_node(name, timeout)
             if self.context is not None and self.context.ok():
                 self.context.try_shutdown()
-            self.executor = None
         self._tmp.cleanup()
         return codes
 
