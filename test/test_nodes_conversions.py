@@ -138,3 +138,39 @@ def test_face_features_vector_round_trip():
     np.testing.assert_array_equal(conv.face_vector_from_msg(msg), vec)
     vec[-1] = 0.0
     assert not conv.face_features_msg(vec, frame_index=0, stamp_ns=0).face_found
+
+
+def test_selection_policies():
+    from reactface_ros.nodes.reaction import select_sample
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((8, NUM_COEFFS)).astype(np.float32)
+    offsets = np.array([3.0, -0.1, 0.05, -2.5])  # sample 2 is closest to the mean
+    reactions = np.stack([base + o for o in offsets])  # (M=4, w=8, 58)
+    assert select_sample(reactions, "medoid", 0, rng) == 2
+    assert select_sample(reactions, "fixed", 3, rng) == 3
+    assert select_sample(reactions, "fixed", 9, rng) == 3  # clipped to M - 1
+    a = [select_sample(reactions, "random", 0, np.random.default_rng(5)) for _ in range(3)]
+    assert len(set(a)) == 1  # the same seed gives the same choice
+    draws = {select_sample(reactions, "random", 0, rng) for _ in range(50)}
+    assert draws == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="unknown selection policy 'best'"):
+        select_sample(reactions, "best", 0, rng)
+
+
+def test_run_command_dry_run_prints_the_resolved_graph(capsys):
+    from reactface_ros.cli import main
+
+    assert main(["run", "--dry-run", "--video", "speaker.mp4", "--samples", "4",
+                 "--arg", "mode=fast", "--param", "reaction.selection=medoid",
+                 "--record", "s.mcap"]) == 0
+    lines = {line.split(" ", 1)[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "selection='medoid'" in lines["reaction"] and "samples=4" in lines["reaction"]
+    assert "use_sim_time=True" in lines["reaction"]  # fast mode follows /clock
+    assert "mode='fast'" in lines["media_source"] and "min_subscribers=2" in \
+        lines["media_source"]
+    assert "path='s.mcap'" in lines["recorder"]
+    assert main(["run", "--dry-run", "--param", "selection=medoid"]) == 2
+    assert "must name the node" in capsys.readouterr().out
+    assert main(["run", "--dry-run", "--graph", "file"]) == 2
+    assert "needs --video" in capsys.readouterr().out
