@@ -17,7 +17,8 @@ from reactface_ros.model import ReactFace, ReactFaceConfig
 from reactface_ros.train.features import ensure_face_features
 
 TINY = dict(hidden_size=32, num_heads=4, ff_size=64, latent_size=16, horizon=16, n_mels=20)
-METHODS = ["ReactFace (streaming)", "Mirror", "Random", "NN motion", "NN audio"]
+METHODS = ["ReactFace (streaming)", "Mirror", "Random", "NN motion", "NN audio",
+           "Real listener (reference)"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,9 @@ def test_evaluation_writes_metrics_table_and_plots(setup, tmp_path):
     assert m["Mirror"]["3dmm"]["FRDiv"] == 0 and m["Mirror"]["3dmm"]["FRSyn"] == 0
     # Sampling from the model gives different reactions; a seeded Random baseline too.
     assert m["ReactFace (streaming)"]["3dmm"]["FRDiv"] > 0 and m["Random"]["3dmm"]["FRDiv"] > 0
+    # The real reaction is the FRCorr ceiling (CCC <= 1 per sample, x10, M = 3).
+    ref = m["Real listener (reference)"]["3dmm"]["FRCorr"]
+    assert ref <= 30.0 + 1e-9 and all(ref >= m[x]["3dmm"]["FRCorr"] for x in METHODS)
     assert saved["streaming"]["clips"] == 3      # 4 rows, 3 distinct speaker clips
     table = (out / "metrics.md").read_text()
     for name in METHODS:
@@ -116,4 +120,7 @@ def test_speaker_to_listener_rows_only(setup, tmp_path):
     assert result["rows"] == 2 and result["mirrored"] is False
     assert result["streaming"]["clips"] == 1          # both listed pairs share the speaker
     assert "FRDist" not in result["metrics"]["Random"]["emotion"]
+    # Every listener coefficient moves in the fixture: the real reaction has CCC 1 with itself.
+    ref = result["metrics"]["Real listener (reference)"]["3dmm"]["FRCorr"]
+    assert ref == pytest.approx(2 * 10.0)
     assert "speaker -> listener only" in (tmp_path / "metrics.md").read_text()

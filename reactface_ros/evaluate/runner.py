@@ -24,6 +24,9 @@ from reactface_ros.evaluate.baselines import (BASELINE_NAMES, TrainingReference,
 from reactface_ros.evaluate.scoring import score_reactions
 
 MODEL_NAME = "ReactFace (streaming)"
+#: The row's own real listener reaction repeated M times: the ceiling of FRCorr and the
+#: synchrony of real reactions (FRSyn), for reference.
+REFERENCE_NAME = "Real listener (reference)"
 
 
 @dataclass
@@ -46,7 +49,7 @@ class EvaluationConfig:
         Score the mirrored rows (both layouts' convention); ``False`` scores only the ``P``
         speaker -> listener rows as listed (and the baselines learn from those rows only).
     baselines : bool
-        Score the baselines too.
+        Score the baselines (and the real listener reaction as a reference row) too.
     fr_dist : bool
         Compute FRDist (DTW; the slowest metric).
     max_rows : int or None
@@ -223,6 +226,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
             q_audio = np.stack([audio_descriptor(audio[r.speaker]) for r in rows])
             methods[BASELINE_NAMES["nn_audio"]] = retrieval_baseline(
                 ref, q_audio, ref.audio, m, t)
+        methods[REFERENCE_NAME] = np.repeat(listeners[:, None], m, axis=1)
     scores = {}
     for name, p in methods.items():
         scores[name] = score_reactions(p, listeners, speakers, neighbours, cfg.fr_dist)
