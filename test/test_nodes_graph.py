@@ -207,3 +207,42 @@ def test_file_graph_records_complete_session(assets, tmp_path, ros_domain):
     assert summary["metrics"]["FRDiv"] > 0 and summary["metrics"]["FRSyn"] is not None
     assert 0 < summary["latency"]["reaction"]["p50_ms"] < 5000
     assert summary["latency"]["listener_image"]["count"] == NUM_FRAMES
+
+
+def test_conv3d_checkpoint_reads_face_crops(tmp_path, ros_domain):
+    """A conv3d (paper-style) checkpoint gets the face crops of face_analysis, matched to the
+    face features by stamp, and answers every frame."""
+    import torch
+
+    from reactface_ros.model import ReactFace
+    from reactface_ros.model.config import ReactFaceConfig
+    from reactface_ros.nodes.graph import GraphSpec, get_graph, with_source_wait
+    from reactface_ros.nodes.runner import GraphRunner
+
+    pytest.importorskip("reactface_ros.streaming")
+    torch.manual_seed(0)
+    ReactFace(ReactFaceConfig(face_encoder="conv3d", crop_size=32, conv3d_channels=[8, 8, 8, 8],
+                              hidden_size=32, num_heads=2, ff_size=64, latent_size=32,
+                              horizon=32, n_mels=40)).save_pretrained(tmp_path / "ckpt")
+    write_speaker_clip(tmp_path / "clip.mp4", num_frames=24, size=128)
+    file_graph = get_graph("file")
+    # A custom graph: the source's wait list is recomputed for the nodes it really has.
+    graph = with_source_wait(GraphSpec(
+        "conv3d", "file graph without render",
+        tuple(e for e in file_graph.nodes if e.kind != "render"),
+        file_graph.params_files, file_graph.arguments))
+    runner = GraphRunner(graph, {"video": str(tmp_path / "clip.mp4"),
+                                 "checkpoint": str(tmp_path / "ckpt"), "samples": "2",
+                                 "device": "cpu"},
+                         overrides={"reaction": {"idle_flush_s": 0.5}})
+    runner.start()
+    try:
+        reaction = runner.nodes["reaction"]
+        assert reaction.conv3d
+        assert runner.wait(lambda: reaction.frames_out >= 24, timeout=60), reaction.frames_out
+        health = reaction.stream.health.as_dict()
+        notes = dict(reaction.face_in.notes)
+    finally:
+        runner.stop()
+    assert "missing_crops" not in notes
+    assert health["frames_received"] == 24 and health["no_face_frames"] == 0

@@ -39,7 +39,8 @@ class FaceAnalysisNode(ReactfaceNode):
         ParamSpec("min_face_presence_confidence", 0.5, "MediaPipe presence threshold"),
         ParamSpec("min_tracking_confidence", 0.5, "MediaPipe tracking threshold"),
         ParamSpec("crop_size", 112, "side of the square face crop in pixels"),
-        ParamSpec("publish_crop", False, "publish the face crop on speaker/face_crop"),
+        ParamSpec("publish_crop", True, "publish the face crop on speaker/face_crop (read by "
+                  "conv3d reaction checkpoints)"),
         ParamSpec("publish_hri", False, "also publish ROS4HRI-style /humans/faces/... topics"),
         ParamSpec("face_id", "speaker", "face id used in the ROS4HRI topic names"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no image arrives for this long"),
@@ -49,8 +50,9 @@ class FaceAnalysisNode(ReactfaceNode):
                   "speaker camera images (rgb8, bgr8, rgba8, bgra8, mono8, mono16)"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "pub",
                   "history", "one message per image, stamped with the image's stamp"),
-        TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "pub", "reliable",
-                  "rgb8 face crop (publish_crop)", optional=True),
+        TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "pub", "history",
+                  "rgb8 face crop of frames with a face, stamped like the image "
+                  "(publish_crop)", optional=True),
         TopicSpec("/humans/faces/tracked", "hri_msgs/msg/IdsList", "pub", "reliable",
                   "ids of visible faces (publish_hri, needs hri_msgs)", optional=True),
         TopicSpec("/humans/faces/<face_id>/roi", "hri_msgs/msg/NormalizedRegionOfInterest2D",
@@ -83,7 +85,7 @@ class FaceAnalysisNode(ReactfaceNode):
             msg_class("reactface_ros/msg/SpeakerFaceFeatures"), "speaker/face_features",
             qos_profile("history"))
         self.crop_pub = (self.create_publisher(msg_class("sensor_msgs/msg/Image"),
-                                               "speaker/face_crop", reliable)
+                                               "speaker/face_crop", qos_profile("history"))
                          if self.param("publish_crop") else None)
         self._setup_hri(reliable)
         self.create_subscription(msg_class("sensor_msgs/msg/Image"), "speaker/image",
@@ -162,8 +164,8 @@ class FaceAnalysisNode(ReactfaceNode):
         self.no_face_run = 0 if features.face_found else self.no_face_run + 1
         out = face_features_msg(features, frame_index=index, stamp_ns=stamp_ns,
                                 frame_id=msg.header.frame_id)
+        self._publish_extras(msg.header, features)  # crops first: conv3d readers wait on them
         self.features_pub.publish(out)
-        self._publish_extras(msg.header, features)
         self.latency.add(time.monotonic() - t0)
 
     def _count(self, key: str) -> None:

@@ -162,10 +162,10 @@ def _build_graphs() -> dict[str, GraphSpec]:
             "topics": merge_recorded(recorded_topics(live), recorded_topics(file_graph))}),),
         params_files=("defaults.yaml",),
         arguments={"bag": ("session.mcap", "output MCAP file")})
-    return {"live": live, "file": _with_source_wait(file_graph), "record": record}
+    return {"live": live, "file": with_source_wait(file_graph), "record": record}
 
 
-def _with_source_wait(graph: GraphSpec) -> GraphSpec:
+def with_source_wait(graph: GraphSpec) -> GraphSpec:
     """Make media_source wait for the whole graph before its first frame.
 
     ``min_subscribers`` is what the graph subscribes to its outputs; ``graph_topics`` lists
@@ -362,6 +362,5 @@ def with_recorder(graph: GraphSpec, bag_path: str) -> GraphSpec:
     """``graph`` plus a recorder (first, so it subscribes before the source starts)."""
     recorder = NodeEntry("recorder", "recorder", {"path": str(bag_path),
                                                   "topics": recorded_topics(graph)})
-    return _with_source_wait(GraphSpec(graph.name, graph.description,
-                                       (recorder,) + graph.nodes, graph.params_files,
-                                       graph.arguments))
+    return with_source_wait(GraphSpec(graph.name, graph.description, (recorder,) + graph.nodes,
+                                      graph.params_files, graph.arguments))

@@ -28,7 +28,7 @@ from . import diagnostics as diag
 from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
                      msg_class, run_node)
 from .conversions import (ConversionError, audio_from_msg, face_vector_from_msg,
-                          reaction_frame_msg, reaction_samples_msg, stamp_to_ns)
+                          image_to_numpy, reaction_frame_msg, reaction_samples_msg, stamp_to_ns)
 from .qos import qos_profile
 
 SELECTION_POLICIES = ("fixed", "medoid", "random")
@@ -126,6 +126,8 @@ class ReactionNode(ReactfaceNode):
                   "'sensor_data' or 'reliable'"),
         ParamSpec("fps", float(FPS), "speaker frame rate"),
         ParamSpec("silence_timeout_s", 2.0, "warn when an input stays silent this long"),
+        ParamSpec("crop_timeout_s", 0.3, "conv3d checkpoints: how long a face frame waits for "
+                  "its crop before it counts as no face"),
         ParamSpec("frame_id", "listener_face", "header.frame_id of the reactions"),
     )
     TOPICS = (
@@ -133,6 +135,9 @@ class ReactionNode(ReactfaceNode):
                   "speaker audio chunks (any rate and channel count)"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
                   "param:input_qos", "speaker face features, one per frame"),
+        TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "sub", "param:input_qos",
+                  "face crops, used instead of the features by a conv3d checkpoint",
+                  optional=True),
         TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "pub", "history",
                   "the selected reaction, one message per speaker frame"),
         TopicSpec("listener/reaction_samples", "reactface_ros/msg/ReactionSamples", "pub",
@@ -158,6 +163,13 @@ class ReactionNode(ReactfaceNode):
                                  self._on_audio, in_qos)
         self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
                                  "speaker/face_features", self._on_face, in_qos)
+        # conv3d checkpoints read face crops: each features message waits for the crop with
+        # its stamp (face_analysis publishes it with publish_crop, the default).
+        self._crops: collections.OrderedDict = collections.OrderedDict()
+        self._waiting: collections.deque = collections.deque()
+        if self.conv3d:
+            self.create_subscription(msg_class("sensor_msgs/msg/Image"), "speaker/face_crop",
+                                     self._on_crop, in_qos)
         timeout = float(self.param("silence_timeout_s"))
         self.audio_in = diag.StreamMonitor("reaction: input audio", timeout)
         self.face_in = diag.StreamMonitor("reaction: input face", timeout)
@@ -177,6 +189,8 @@ class ReactionNode(ReactfaceNode):
         self._silent_warned = {"audio": False, "face": False}
         self.steady_timer(1.0, self._check_silence)
         self.steady_timer(0.25, self._idle_flush)
+        if self.conv3d:
+            self.steady_timer(0.05, self._drain_faces)
         self.log_topics()
 
     def _make_stream(self):
@@ -206,7 +220,10 @@ class ReactionNode(ReactfaceNode):
             stream = ReactionStream(model, **kwargs)
         except ValueError as exc:
             raise NodeStartError(f"cannot start the reaction stream: {exc}") from exc
+        self.conv3d = model.config.face_encoder == "conv3d"
+        self.crop_size = int(model.config.crop_size)
         self.get_logger().info(f"model {checkpoint} on {device}, w={model.config.window}, "
+                               f"face input {model.config.face_encoder}, "
                                f"M={kwargs['num_samples']}, seed={kwargs['seed']}, "
                                f"selection={self.policy}")
         return stream
@@ -254,8 +271,45 @@ class ReactionNode(ReactfaceNode):
         self._no_face_run = 0 if msg.face_found else self._no_face_run + 1
         self.face_in.notes["no_face_run"] = str(self._no_face_run)
         self.face_in.tick()
+        if self.conv3d:
+            self._waiting.append((stamp_ns, bool(msg.face_found), time.monotonic()))
+            self._drain_faces()
+            return
         vec = face_vector_from_msg(msg) if msg.face_found else None
         self._run(lambda: self.stream.push_face(vec, stamp_ns / 1e9), "face")
+
+    def _on_crop(self, msg) -> None:
+        try:
+            crop = image_to_numpy(msg, "rgb8")
+        except ConversionError as exc:
+            self.face_in.reject(f"face crop: {exc}")
+            return
+        if crop.shape[:2] != (self.crop_size, self.crop_size):
+            import cv2
+
+            crop = cv2.resize(crop, (self.crop_size, self.crop_size),
+                              interpolation=cv2.INTER_AREA)
+        self._crops[stamp_to_ns(msg.header.stamp)] = crop
+        while len(self._crops) > 100:
+            self._crops.popitem(last=False)
+        self._drain_faces()
+
+    def _drain_faces(self) -> None:
+        """Push waiting face frames (conv3d) in order, each with its crop or as "no face"."""
+        timeout = float(self.param("crop_timeout_s"))
+        while self._waiting:
+            stamp_ns, found, since = self._waiting[0]
+            crop = self._crops.pop(stamp_ns, None) if found else None
+            if found and crop is None:
+                if time.monotonic() - since < timeout:
+                    return
+                self.face_in.notes["missing_crops"] = str(
+                    int(self.face_in.notes.get("missing_crops", "0")) + 1)
+                self.get_logger().warning(
+                    f"no face crop on {self.topic('speaker/face_crop')} for a face frame; is "
+                    "face_analysis running with publish_crop:=true?", throttle_duration_sec=10.0)
+            self._waiting.popleft()
+            self._run(lambda c=crop, t=stamp_ns: self.stream.push_face(c, t / 1e9), "face")
 
     def _run(self, push, source: str) -> None:
         t0 = time.monotonic()
@@ -338,6 +392,8 @@ class ReactionNode(ReactfaceNode):
             self._health_totals[key] = self._health_totals.get(key, 0) + int(value)
         self.stream.reset()
         self._face_frames.clear()
+        self._waiting.clear()
+        self._crops.clear()
         self._face_last_index = None
         self._audio_next_ns = None
         self._audio_rate = None
