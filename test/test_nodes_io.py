@@ -232,3 +232,52 @@ def test_avatar_bridge_sends_vmc_and_livelink(ros_domain):
     assert b"TestListener" in packet
     curves = struct.unpack(">61f", packet[-61 * 4:])
     assert any(abs(v - 0.75) < 1e-6 for v in curves[:52])
+
+
+def test_media_source_plays_a_separate_wav(tmp_path, ros_domain):
+    """Video frames from one file, audio (44.1 kHz stereo) from a wav, on one timeline."""
+    import av
+
+    from sensor_msgs.msg import Image
+
+    from reactface_ros.msg import AudioChunk
+    from reactface_ros.nodes.conversions import audio_from_msg, stamp_to_ns
+    from reactface_ros.nodes.media_source import MediaSourceNode
+    from reactface_ros.nodes.qos import qos_profile
+
+    clip = tmp_path / "speaker.mp4"
+    write_speaker_clip(clip, num_frames=10, size=64)
+    wav = tmp_path / "speech.wav"
+    rate, seconds = 44100, 0.4
+    t = np.arange(int(rate * seconds)) / rate
+    stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]) * 0.5
+    with av.open(str(wav), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray((stereo.T.reshape(1, -1) * 32767).astype(np.int16),
+                                           format="s16", layout="stereo")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    g = _Graph(lambda ctx: MediaSourceNode(context=ctx, parameter_overrides=_ros_args(
+        video=str(clip), audio=str(wav), mode="realtime")))
+    images, chunks = [], []
+    try:
+        g.listener.create_subscription(Image, "speaker/image", images.append,
+                                       qos_profile("reliable"))
+        g.listener.create_subscription(AudioChunk, "speaker/audio", chunks.append,
+                                       qos_profile("reliable"))
+        assert g.wait(g.node.done.is_set, timeout=20)
+        assert g.wait(lambda: len(images) == 10 and len(chunks) == g.node.chunks_published)
+    finally:
+        g.close()
+    blocks = [audio_from_msg(m) for m in chunks]
+    assert all(b.sample_rate == rate and b.samples.shape[1] == 2 for b in blocks)
+    audio = np.concatenate([b.samples for b in blocks])
+    assert audio.shape[0] == int(rate * seconds)  # 10 frames at 25 fps = 0.4 s of audio
+    np.testing.assert_allclose(audio[:2000].T, stereo[:, :2000], atol=1e-3)
+    # Audio and video share one timeline: chunk k starts at frame time k * 40 ms.
+    first = stamp_to_ns(images[0].header.stamp)
+    for k, block in enumerate(blocks):
+        assert abs(block.stamp_ns - first - k * 40_000_000) < 1_000_000
