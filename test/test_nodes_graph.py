@@ -197,6 +197,19 @@ def test_file_graph_records_complete_session(assets, tmp_path, ros_domain):
     assert expected.shape == recorded.shape == (SAMPLES, NUM_FRAMES, NUM_COEFFS)
     np.testing.assert_allclose(recorded, expected, atol=1e-5)
 
+    # rosbags (another reader, using the definitions embedded in the file) agrees.
+    from pathlib import Path
+
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([Path(bag)]) as reader:
+        conns = [c for c in reader.connections if c.topic == "/listener/reaction"]
+        decoded = {m.frame_index: m for m in (reader.deserialize(raw, c.msgtype)
+                                              for c, _, raw in reader.messages(conns))}
+    assert sorted(decoded) == list(range(NUM_FRAMES))
+    for i, m in decoded.items():
+        np.testing.assert_array_equal(m.coefficients, np.asarray(by_index[i].coefficients))
+
     # bag-eval reads the same session back: complete, metrics defined, latency positive.
     from reactface_ros.commands.bag_eval import evaluate
 
