@@ -144,7 +144,7 @@ def test_defaults_and_docs_match_the_code(repo_root):
         "regenerate with: python -m reactface_ros.nodes.api_doc --write"
     for kind in NODE_CLASSES:
         for p in node_class(kind).PARAMS:
-            assert f"| `{p.name}` |" in doc
+            assert f"| `{p.name}`{' *' if p.dynamic else ''} |" in doc
 
 
 def test_recorder_covers_every_published_topic_and_source_waits_for_it():

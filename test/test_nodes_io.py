@@ -281,3 +281,30 @@ def test_media_source_plays_a_separate_wav(tmp_path, ros_domain):
     first = stamp_to_ns(images[0].header.stamp)
     for k, block in enumerate(blocks):
         assert abs(block.stamp_ns - first - k * 40_000_000) < 1_000_000
+
+
+def test_runtime_parameter_changes(tmp_path, ros_domain):
+    """Dynamic parameters change while the node runs; start-up ones are refused with a reason."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from reactface_ros.nodes.reaction import ReactionNode
+    from test_nodes_graph import write_tiny_checkpoint
+
+    pytest.importorskip("reactface_ros.streaming")
+    write_tiny_checkpoint(tmp_path / "ckpt")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = ReactionNode(context=ctx, parameter_overrides=_ros_args(
+            checkpoint=str(tmp_path / "ckpt"), device="cpu", samples=2))
+        ok = node.set_parameters([Parameter("selection", value="medoid")])[0]
+        assert ok.successful and node.param("selection") == "medoid"
+        bad = node.set_parameters([Parameter("selection", value="best")])[0]
+        assert not bad.successful and "fixed, medoid, random" in bad.reason
+        fixed = node.set_parameters([Parameter("samples", value=5)])[0]
+        assert not fixed.successful and "restart the node" in fixed.reason
+        assert node.param("samples") == 2 and node.param("selection") == "medoid"
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()

@@ -65,12 +65,17 @@ def nodes_markdown() -> str:
         out.append(f"### `{kind}`\n\n{summary}\n\n"
                    f"Run: `ros2 run reactface_ros {kind}` or "
                    f"`python -m reactface_ros.nodes.{kind}`.\n")
+        if any(p.dynamic for p in cls.PARAMS):
+            out.append("Parameters marked * may be changed at run time (`ros2 param set`); "
+                       "the others are read at start-up.\n")
         out.append("| Parameter | Type | Default | Description |\n|---|---|---|---|")
         for p in cls.PARAMS:
             kind_name = type(p.default).__name__
             kind_name = {"str": "string", "float": "double", "int": "integer", "bool": "bool",
                          "list": "string[]"}[kind_name]
-            out.append(f"| `{p.name}` | {kind_name} | {_fmt(p.default)} | {p.description} |")
+            star = " *" if p.dynamic else ""
+            out.append(f"| `{p.name}`{star} | {kind_name} | {_fmt(p.default)} | "
+                       f"{p.description} |")
         out.append("\n| Topic | Direction | Type | QoS | Content |\n|---|---|---|---|---|")
         for t in cls.TOPICS:
             direction = "publishes" if t.direction == "pub" else "subscribes"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -33,11 +33,15 @@ class ParamSpec:
         Default value (its type is the parameter's type).
     description : str
         One sentence shown by ``ros2 param describe`` and in the docs.
+    dynamic : bool
+        May change while the node runs (``ros2 param set``); other parameters are read once
+        at start-up and a change is refused with the reason.
     """
 
     name: str
     default: Any
     description: str
+    dynamic: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class ReactfaceNode(Node):
         for spec in self.PARAMS:
             self.declare_parameter(spec.name, spec.default,
                                    ParameterDescriptor(description=spec.description))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_pub = self.create_publisher(
             msg_class(DIAGNOSTICS_TOPIC.msg_type), DIAGNOSTICS_TOPIC.name,
             qos_profile(DIAGNOSTICS_TOPIC.qos))
@@ -104,6 +109,25 @@ class ReactfaceNode(Node):
     def steady_timer(self, period_s: float, callback):
         """A timer on the steady clock: it keeps firing when ``use_sim_time`` freezes /clock."""
         return self.create_timer(period_s, callback, clock=self._steady)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        specs = {p.name: p for p in self.PARAMS}
+        for p in params:
+            spec = specs.get(p.name)
+            if spec is None:
+                continue  # rclpy's own (use_sim_time, qos overrides)
+            if not spec.dynamic:
+                return SetParametersResult(
+                    successful=False, reason=f"{p.name} is read at start-up; restart the node "
+                    "with the new value")
+            problem = self.check_parameter(p.name, p.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    def check_parameter(self, name: str, value) -> str | None:
+        """Why a runtime change of ``name`` to ``value`` is refused (``None``: accepted)."""
+        return None
 
     def param(self, name: str):
         """Current value of a declared parameter."""

@@ -94,10 +94,10 @@ class MediaSourceNode(ReactfaceNode):
         ParamSpec("wait_timeout_s", 30.0, "give up waiting for subscribers after this long and "
                   "start anyway (0 waits forever)"),
         ParamSpec("max_in_flight", 4, "fast mode: frames published ahead of the last one seen "
-                  "on progress_topic"),
+                  "on progress_topic", dynamic=True),
         ParamSpec("progress_timeout_s", 5.0, "fast mode: publish the next frame anyway when "
-                  "progress_topic stays quiet this long"),
-        ParamSpec("loop", False, "start over at the end of the file"),
+                  "progress_topic stays quiet this long", dynamic=True),
+        ParamSpec("loop", False, "start over at the end of the file", dynamic=True),
         ParamSpec("frame_id", "speaker_camera", "header.frame_id of the images"),
         ParamSpec("audio_frame_id", "speaker_mic", "header.frame_id of the audio chunks"),
         ParamSpec("exit_when_done", False, "shut the process down after the last frame"),

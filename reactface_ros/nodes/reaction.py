@@ -117,11 +117,12 @@ class ReactionNode(ReactfaceNode):
         ParamSpec("max_lag_s", 0.5, "how far audio and face may run apart before the lagging "
                   "one is filled in (silence / repeated face); 0 waits forever"),
         ParamSpec("idle_flush_s", 1.0, "when both inputs stay silent this long, generate the "
-                  "pending frames of the last window and start a new session; 0: never"),
+                  "pending frames of the last window and start a new session; 0: never",
+                  dynamic=True),
         ParamSpec("seed", 0, "random seed of the sampling (same seed, same reactions)"),
         ParamSpec("selection", "fixed", "which sample goes to ReactionFrame: fixed, medoid or "
-                  "random (per window)"),
-        ParamSpec("selected_sample", 0, "sample index used by the fixed policy"),
+                  "random (per window)", dynamic=True),
+        ParamSpec("selected_sample", 0, "sample index used by the fixed policy", dynamic=True),
         ParamSpec("input_qos", "sensor_data", "QoS of the audio and face subscriptions: "
                   "'sensor_data' or 'reliable'"),
         ParamSpec("fps", float(FPS), "speaker frame rate"),
@@ -147,10 +148,10 @@ class ReactionNode(ReactfaceNode):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.policy = str(self.param("selection"))
-        if self.policy not in SELECTION_POLICIES:
+        policy = str(self.param("selection"))
+        if policy not in SELECTION_POLICIES:
             raise NodeStartError(f"selection must be one of {', '.join(SELECTION_POLICIES)}, "
-                                 f"got {self.policy!r}")
+                                 f"got {policy!r}")
         self.stream = self._make_stream()
         self.rng = np.random.default_rng(int(self.param("seed")))
         reliable = qos_profile("history")
@@ -225,7 +226,7 @@ class ReactionNode(ReactfaceNode):
         self.get_logger().info(f"model {checkpoint} on {device}, w={model.config.window}, "
                                f"face input {model.config.face_encoder}, "
                                f"M={kwargs['num_samples']}, seed={kwargs['seed']}, "
-                               f"selection={self.policy}")
+                               f"selection={self.param('selection')}")
         return stream
 
     # ------------------------------------------------------------------ inputs
@@ -349,7 +350,8 @@ class ReactionNode(ReactfaceNode):
 
     def _publish_window(self, window) -> None:
         reactions = np.asarray(window.reactions, np.float32)  # (M, n, 58)
-        chosen = select_sample(reactions, self.policy, int(self.param("selected_sample")),
+        chosen = select_sample(reactions, str(self.param("selection")),
+                               int(self.param("selected_sample")),
                                self.rng)
         m = reactions.shape[0]
         frame_id = str(self.param("frame_id"))
@@ -397,6 +399,14 @@ class ReactionNode(ReactfaceNode):
         self._face_last_index = None
         self._audio_next_ns = None
         self._audio_rate = None
+
+    def check_parameter(self, name: str, value) -> str | None:
+        """Refuse unknown selection policies and negative sample indices."""
+        if name == "selection" and value not in SELECTION_POLICIES:
+            return f"selection must be one of {', '.join(SELECTION_POLICIES)}"
+        if name == "selected_sample" and int(value) < 0:
+            return "selected_sample must be >= 0"
+        return None
 
     # ------------------------------------------------------------------ health
     def _check_silence(self) -> None:
