@@ -118,17 +118,17 @@ class MediaSourceNode(ReactfaceNode):
         super().__init__(**kwargs)
         video = str(self.param("video"))
         if not video or not Path(video).is_file():
-            raise NodeStartError(f"media_source: video file {video!r} not found; set the "
+            raise NodeStartError(f"video file {video!r} not found; set the "
                                  "'video' parameter to a speaker video")
         self.mode = str(self.param("mode"))
         if self.mode not in ("realtime", "fast"):
-            raise NodeStartError(f"media_source: mode must be 'realtime' or 'fast', got "
+            raise NodeStartError(f"mode must be 'realtime' or 'fast', got "
                                  f"{self.mode!r}")
         self.video = video
         self.fps, self.total_frames = probe_media(video)
         audio_path = str(self.param("audio")) or video
         if not Path(audio_path).is_file():
-            raise NodeStartError(f"media_source: audio file {audio_path!r} not found")
+            raise NodeStartError(f"audio file {audio_path!r} not found")
         track = read_audio_track(audio_path)
         if track is None:
             self.get_logger().warning(f"{audio_path} has no audio track: publishing frames only")
