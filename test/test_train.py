@@ -188,3 +188,17 @@ def test_shipped_configs_are_valid(repo_root, name):
         assert (config.kl_weight, config.smooth_weight, config.diversity_weight,
                 config.lr) == (1e-5, 10.0, 100.0, 2e-5)
         assert config.num_samples == 3
+
+
+def test_learning_rate_schedule(dataset_root):
+    from reactface_ros.train.loop import learning_rate
+
+    cfg = tiny_config(dataset_root, lr=1e-3, warmup_steps=10, lr_schedule="cosine",
+                      min_lr_ratio=0.1)
+    lrs = [learning_rate(cfg, s, 110) for s in range(110)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert lrs[10] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))        # decays monotonically
+    assert learning_rate(tiny_config(dataset_root, lr=1e-3), 50, 110) == 1e-3
+    with pytest.raises(TrainConfigError, match="lr_schedule must be one of"):
+        tiny_config(dataset_root, lr_schedule="linear")

@@ -15,6 +15,7 @@ from typing import Any
 MODEL_PRESETS = ("cpu_default", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_DTYPES = ("bfloat16", "float16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class TrainConfigError(ValueError):
@@ -61,7 +62,12 @@ class TrainConfig:
     betas : list of float
         AdamW betas.
     warmup_steps : int
-        Linear learning-rate warm-up from 0 (0: constant learning rate).
+        Linear learning-rate warm-up from 0 (0: none).
+    lr_schedule : str
+        ``"constant"`` or ``"cosine"`` (after the warm-up, decay to ``min_lr_ratio * lr`` at
+        the last step of ``epochs`` or ``max_steps``).
+    min_lr_ratio : float
+        Final learning rate of the cosine schedule, as a fraction of ``lr``.
     grad_clip : float or None
         Clip the global gradient norm (``None``: no clipping).
     kl_weight, smooth_weight, diversity_weight : float
@@ -116,6 +122,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0
+    lr_schedule: str = "constant"
+    min_lr_ratio: float = 0.1
     grad_clip: float | None = 1.0
     kl_weight: float = 1e-5
     smooth_weight: float = 10.0
@@ -168,12 +176,15 @@ class TrainConfig:
                 raise TrainConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.diversity_sigma > 0:
             raise TrainConfigError(f"diversity_sigma must be > 0, got {self.diversity_sigma}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise TrainConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise TrainConfigError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise TrainConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
         choices = (("model_preset", MODEL_PRESETS), ("device", DEVICES),
-                   ("amp_dtype", AMP_DTYPES), ("layout", ("auto", "reactface", "challenge")))
+                   ("amp_dtype", AMP_DTYPES), ("layout", ("auto", "reactface", "challenge")),
+                   ("lr_schedule", LR_SCHEDULES))
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise TrainConfigError(f"{name} must be one of {allowed}, got "

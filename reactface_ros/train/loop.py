@@ -263,10 +263,16 @@ class TrainResult:
     best_val: float | None = None
 
 
-def _learning_rate(config: TrainConfig, step: int) -> float:
-    if config.warmup_steps:
-        return config.lr * min(1.0, (step + 1) / config.warmup_steps)
-    return config.lr
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate of (0-based) ``step``: linear warm-up, then constant or cosine decay."""
+    if config.warmup_steps and step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.lr_schedule == "constant":
+        return config.lr
+    span = max(1, total_steps - config.warmup_steps - 1)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    low = config.min_lr_ratio
+    return config.lr * (low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def _autocast(device: torch.device, config: TrainConfig):
@@ -382,6 +388,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
     logger = TrainingLogger(run_dir, config.tensorboard, append=resume) if env.is_main else None
     result = TrainResult(run_dir, steps=step, epochs=epoch, best_val=best_val)
     progress_info = {"config": config.to_dict()}
+    steps_per_epoch = len(epoch_batches(len(rows), config.batch_size, config.seed, 0, env))
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
     stop = False
     window: dict[str, list[float]] = {k: [] for k in LOSS_TERMS}
     t_window = time.monotonic()
@@ -400,7 +410,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
                 rng = np.random.default_rng([config.seed, step, 1])
                 teacher = bool(rng.random() < config.teacher_forcing)
                 torch.manual_seed(step_seed(config.seed, step, env.rank))
-                lr = _learning_rate(config, step)
+                lr = learning_rate(config, step, total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with _autocast(device, config):
