@@ -13,6 +13,8 @@ import sys
 
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("reactface_ros.commands.demo",
+             "the main job: the node graph on the bundled clip and weights, video + bag out"),
     "check": ("reactface_ros.commands.check", "check the installation (imports, messages, models)"),
     "avatar": ("reactface_ros.commands.avatar", "play a reaction to a VMC / Live Link avatar"),
     "train": ("reactface_ros.commands.train", "train ReactFace from a YAML config"),
