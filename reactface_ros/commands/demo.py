@@ -60,8 +60,11 @@ def bundled_file(relative: Path) -> Path:
 
 
 def bundled_checkpoint() -> Path:
-    """The bundled model: ``models/reactface`` if present, else the first ``models/*/``
-    holding a ``config.json`` (the same rule the reaction node uses)."""
+    """Find the bundled model directory.
+
+    ``models/reactface`` if present, else the first ``models/*/`` holding a ``config.json``
+    (the same rule the reaction node uses).
+    """
     looked = []
     for base in models_dirs():
         if (base / "reactface" / "config.json").is_file():
@@ -168,8 +171,11 @@ class ProgressMonitor:
             self.last_activity = time.monotonic()
 
     def complete(self, quiet_s: float) -> bool:
-        """All speaker frames seen so far are answered (and rendered, when watching images),
-        or nothing moved for ``quiet_s``."""
+        """Tell whether the graph is done.
+
+        True when all speaker frames seen so far are answered (and rendered, when watching
+        images), or when nothing moved for ``quiet_s`` seconds.
+        """
         with self._lock:
             done = bool(self.faces) and self.faces <= self.answered
             if self.image_topic:
