@@ -1,5 +1,5 @@
 """One graph description: the launch files, the runner, the config files, the executables and
-docs/ros_api.md all agree with it (and with the nodes' own declarations)."""
+the README's ROS API section all agree with it (and with the nodes' own declarations)."""
 from __future__ import annotations
 
 import runpy
@@ -139,7 +139,7 @@ def test_every_node_has_an_executable_and_installs(repo_root):
 def test_defaults_and_docs_match_the_code(repo_root):
     assert (repo_root / "config" / "defaults.yaml").read_text() == api_doc.defaults_yaml(), \
         "regenerate with: python -m reactface_ros.nodes.api_doc --write"
-    doc = (repo_root / "docs" / "ros_api.md").read_text()
+    doc = (repo_root / "README.md").read_text()
     assert api_doc.update_docs(doc, repo_root / "msg") == doc, \
         "regenerate with: python -m reactface_ros.nodes.api_doc --write"
     for kind in NODE_CLASSES:

@@ -1,6 +1,6 @@
 """Generated documentation and default parameters of the nodes.
 
-``docs/ros_api.md`` and ``config/defaults.yaml`` are built from the nodes' own
+the README's "ROS API" section and ``config/defaults.yaml`` are built from the nodes' own
 :class:`~.common.ParamSpec` and :class:`~.common.TopicSpec` lists, so that the text always
 matches the code.
 """
@@ -55,14 +55,14 @@ def _fmt(value) -> str:
 
 
 def nodes_markdown() -> str:
-    """The per-node part of ``docs/ros_api.md``."""
+    """The per-node part of the README's "ROS API" section."""
     out = []
     for kind in NODE_ORDER:
         cls = node_class(kind)
         params = {p.name: p.default for p in cls.PARAMS}
         doc = (cls.__module__ and __import__(cls.__module__, fromlist=["_"]).__doc__ or "")
         summary = doc.strip().splitlines()[0].split(":", 1)[-1].strip()
-        out.append(f"### `{kind}`\n\n{summary}\n\n"
+        out.append(f"#### `{kind}`\n\n{summary}\n\n"
                    f"Run: `ros2 run reactface_ros {kind}` or "
                    f"`python -m reactface_ros.nodes.{kind}`.\n")
         if any(p.dynamic for p in cls.PARAMS):
@@ -91,7 +91,7 @@ def messages_markdown(msg_dir: Path) -> str:
     out = []
     for name in ("AudioChunk", "SpeakerFaceFeatures", "ReactionFrame", "ReactionSamples"):
         text = (msg_dir / f"{name}.msg").read_text().rstrip()
-        out.append(f"### `reactface_ros/msg/{name}`\n\n```\n{text}\n```\n")
+        out.append(f"#### `reactface_ros/msg/{name}`\n\n```\n{text}\n```\n")
     return "\n".join(out)
 
 
@@ -118,7 +118,7 @@ def main() -> int:
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    doc = root / "docs" / "ros_api.md"
+    doc = root / "README.md"
     if "--write" in sys.argv:
         (root / "config" / "defaults.yaml").write_text(defaults_yaml())
         doc.write_text(update_docs(doc.read_text(), root / "msg"))

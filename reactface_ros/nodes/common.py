@@ -2,8 +2,8 @@
 
 Each node class lists its parameters (:class:`ParamSpec`) and topics (:class:`TopicSpec`) as
 class attributes. The same lists declare the ROS parameters (each with a description), build
-``docs/ros_api.md`` (:mod:`.api_doc`) and give the graph description its topic types, so the
-documentation cannot drift from the code.
+the README's "ROS API" section (:mod:`.api_doc`) and give the graph description its topic
+types, so the documentation cannot drift from the code.
 """
 from __future__ import annotations
 
