@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reactface_ros.avatar.head_pose import HeadPoseConfig, HeadPoseConverter
-from reactface_ros.avatar.udp import SenderStats, UdpSender
-from reactface_ros.avatar.validation import (InputLimits, InvalidFrameError, clamp_blendshapes,
+from reactface_ros.avatar.udp import FrameSender
+from reactface_ros.avatar.validation import (InputLimits, clamp_blendshapes,
                                              validate_frame)
 from reactface_ros.constants import (ARKIT_BLENDSHAPE_NAMES, BLENDSHAPE_INDEX, FPS,
                                      LIVELINK_BLENDSHAPE_NAMES, LIVELINK_NUM_CURVES,
@@ -113,7 +113,7 @@ def eye_angles(weights: np.ndarray, full_angle: float) -> np.ndarray:
     return np.array([left_yaw, left_pitch, 0.0, right_yaw, right_pitch, 0.0]) * full_angle
 
 
-class LiveLinkSender:
+class LiveLinkSender(FrameSender):
     """Send listener frames to Unreal as a Live Link Face source.
 
     Parameters
@@ -138,9 +138,7 @@ class LiveLinkSender:
         if not name:
             raise ValueError("subject_name must not be empty")
         self.device_id = device_id
-        self.head = HeadPoseConverter(self.config.head_pose, self.config.mirror)
-        self.stats = SenderStats()
-        self._udp = UdpSender(host, port, self.stats)
+        super().__init__(host, port, HeadPoseConverter(self.config.head_pose, self.config.mirror))
         self._header = (struct.pack("<I", LIVELINK_PACKET_VERSION) + b"$" + device_id.encode()
                         + struct.pack(">i", len(name)) + name)
         self._next_frame = 0
@@ -199,31 +197,4 @@ class LiveLinkSender:
         """
         number = self._next_frame if frame_number is None else int(frame_number)
         self._next_frame = number + 1
-        try:
-            payload = self.encode_frame(coeffs, number)
-        except InvalidFrameError as exc:
-            self.stats.rejected += 1
-            self.stats.last_error = str(exc)
-            return False
-        return self._udp.send(payload)
-
-    def send_rest(self) -> bool:
-        """Send a calm face (zero blendshapes, reference head pose), e.g. when playback ends."""
-        return self.send_frame(self.head.rest_frame())
-
-    @property
-    def address(self) -> tuple:
-        """The resolved ``(host, port)`` this sender sends to."""
-        return self._udp.address
-
-    def close(self) -> None:
-        """Close the socket."""
-        self._udp.close()
-
-    def __enter__(self) -> "LiveLinkSender":
-        """Use as a context manager that closes the socket."""
-        return self
-
-    def __exit__(self, *exc) -> None:
-        """Close on leaving the ``with`` block."""
-        self.close()
+        return self._send(lambda: self.encode_frame(coeffs, number))

@@ -13,6 +13,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from reactface_ros.avatar.validation import InvalidFrameError
+
 logger = logging.getLogger(__name__)
 
 
@@ -138,3 +140,53 @@ class UdpSender:
     def close(self) -> None:
         """Close the socket (idempotent)."""
         self._sock.close()
+
+
+class FrameSender:
+    """What the avatar senders share: a non-blocking socket, counters and the head pose.
+
+    Subclasses implement ``encode_frame`` and ``send_frame`` (which calls :meth:`_send`).
+
+    Parameters
+    ----------
+    host, port :
+        Receiver address.
+    head :
+        The sender's :class:`~reactface_ros.avatar.head_pose.HeadPoseConverter`.
+    """
+
+    def __init__(self, host: str, port: int, head) -> None:
+        self.head = head
+        self.stats = SenderStats()
+        self._udp = UdpSender(host, port, self.stats)
+
+    def _send(self, encode) -> bool:
+        """Encode with ``encode()`` and send; an invalid frame is counted, never raised."""
+        try:
+            payload = encode()
+        except InvalidFrameError as exc:
+            self.stats.rejected += 1
+            self.stats.last_error = str(exc)
+            return False
+        return self._udp.send(payload)
+
+    def send_rest(self) -> bool:
+        """Send a calm face (zero blendshapes, reference head pose), e.g. when playback ends."""
+        return self.send_frame(self.head.rest_frame())
+
+    @property
+    def address(self) -> tuple:
+        """The resolved ``(host, port)`` this sender sends to."""
+        return self._udp.address
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._udp.close()
+
+    def __enter__(self):
+        """Use as a context manager that closes the socket."""
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Close on leaving the ``with`` block."""
+        self.close()

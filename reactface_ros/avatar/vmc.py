@@ -24,8 +24,8 @@ import numpy as np
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from reactface_ros.avatar.head_pose import HeadPoseConfig, HeadPoseConverter
-from reactface_ros.avatar.udp import SenderStats, UdpSender
-from reactface_ros.avatar.validation import (InputLimits, InvalidFrameError, clamp_blendshapes,
+from reactface_ros.avatar.udp import FrameSender
+from reactface_ros.avatar.validation import (InputLimits, clamp_blendshapes,
                                              validate_frame)
 from reactface_ros.constants import MIRROR_PERMUTATION, perfect_sync_names
 
@@ -106,7 +106,7 @@ def osc_bundle(messages: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-class VmcSender:
+class VmcSender(FrameSender):
     """Send listener frames to a VMC receiver.
 
     Parameters
@@ -129,9 +129,7 @@ class VmcSender:
                  config: VmcConfig | None = None) -> None:
         self.config = config or VmcConfig()
         self.names = perfect_sync_names(self.config.name_case)
-        self.head = HeadPoseConverter(self.config.head_pose, self.config.mirror)
-        self.stats = SenderStats()
-        self._udp = UdpSender(host, port, self.stats)
+        super().__init__(host, port, HeadPoseConverter(self.config.head_pose, self.config.mirror))
         self._start = time.monotonic()
         self._val_templates = [_float_template(BLEND_VAL, name, n_floats=1)
                                for name in self.names]
@@ -187,31 +185,4 @@ class VmcSender:
         bool
             Whether the bundle was handed to the network stack.
         """
-        try:
-            payload = self.encode_frame(coeffs, frame_index)
-        except InvalidFrameError as exc:
-            self.stats.rejected += 1
-            self.stats.last_error = str(exc)
-            return False
-        return self._udp.send(payload)
-
-    def send_rest(self) -> bool:
-        """Send a calm face (zero blendshapes, reference head pose), e.g. when playback ends."""
-        return self.send_frame(self.head.rest_frame())
-
-    @property
-    def address(self) -> tuple:
-        """The resolved ``(host, port)`` this sender sends to."""
-        return self._udp.address
-
-    def close(self) -> None:
-        """Close the socket."""
-        self._udp.close()
-
-    def __enter__(self) -> "VmcSender":
-        """Use as a context manager that closes the socket."""
-        return self
-
-    def __exit__(self, *exc) -> None:
-        """Close on leaving the ``with`` block."""
-        self.close()
+        return self._send(lambda: self.encode_frame(coeffs, frame_index))
