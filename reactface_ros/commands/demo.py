@@ -34,8 +34,15 @@ SAMPLE_VIDEO = Path("sample") / "speaker.mp4"
 
 
 def models_dirs() -> list[Path]:
-    """Where bundled models and the sample clip are looked for: ROS share, then the sources."""
+    """Where bundled models and the sample clip are looked for.
+
+    The checkout's ``models/`` first (a source tree or an editable install, so edits there are
+    used at once), then the installed ROS share directory.
+    """
     dirs = []
+    source = Path(__file__).resolve().parents[2] / "models"
+    if source.is_dir():
+        dirs.append(source)
     try:
         from ament_index_python.packages import get_package_share_directory
     except ImportError:
@@ -45,7 +52,6 @@ def models_dirs() -> list[Path]:
             dirs.append(Path(get_package_share_directory("reactface_ros")) / "models")
         except Exception:  # package not in the ament index, or no index at all
             pass
-    dirs.append(Path(__file__).resolve().parents[2] / "models")
     return dirs
 
 

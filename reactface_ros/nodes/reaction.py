@@ -83,24 +83,24 @@ def resolve_device(name: str) -> str:
 def default_checkpoint() -> str:
     """The bundled checkpoint: the first ``models/*/config.json`` directory found.
 
-    Looks in the installed share directory, then in the source tree; ``models/reactface`` is
+    Looks in the source tree, then in the installed share directory; ``models/reactface`` is
     preferred when several exist.
     """
-    bases = []
+    # The checkout's models/ first (source tree or editable install), then the ROS share.
+    bases = [Path(__file__).resolve().parents[2] / "models"]
     try:
         from ament_index_python.packages import get_package_share_directory
 
         bases.append(Path(get_package_share_directory("reactface_ros")) / "models")
     except Exception:  # no ament index
         pass
-    bases.append(Path(__file__).resolve().parents[2] / "models")
     for base in bases:
         if (base / "reactface" / "config.json").is_file():
             return str(base / "reactface")
         found = sorted(p.parent for p in base.glob("*/config.json"))
         if found:
             return str(found[0])
-    return str(bases[-1] / "reactface")
+    return str(bases[0] / "reactface")
 
 
 class ReactionNode(ReactfaceNode):
