@@ -233,7 +233,7 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
         # longer than its end-of-session flush takes.
         finished = runner.wait(runner.end_of_file, timeout=args.timeout)
         remaining = max(1.0, args.timeout - (time.monotonic() - t0))
-        finished = finished and runner.wait(lambda: monitor.complete(quiet_s=5.0),
+        finished = finished and runner.wait(lambda: monitor.complete(quiet_s=15.0),
                                             timeout=remaining)
     finally:
         t_graph = time.monotonic() - t0
