@@ -12,6 +12,8 @@ from reactface_ros.avatar.head_pose import HeadPoseConfig
 from reactface_ros.constants import BLENDSHAPE_INDEX, LIVELINK_BLENDSHAPE_NAMES
 from reactface_ros.geometry import FRONTAL_ROTATION
 
+from avatar_helpers import PacketWaiter, frontal_frame
+
 
 def decode(packet: bytes) -> dict:
     """Decode one packet: uint32 LE version, '$' + 36-char id, int32 BE name length + name,
@@ -41,7 +43,7 @@ def decode_as_unreal_strings(packet: bytes) -> dict:
     return {"version": version, "device_id": device_id, "name": name}
 
 
-class Receiver:
+class Receiver(PacketWaiter):
     """A plain UDP socket on a free loopback port, read by a bounded thread."""
 
     def __init__(self):
@@ -63,12 +65,6 @@ class Receiver:
                 continue
             self.packets.append((time.monotonic(), data))
 
-    def wait_for(self, n, timeout=3.0):
-        end = time.monotonic() + timeout
-        while len(self.packets) < n and time.monotonic() < end:
-            time.sleep(0.005)
-        return self.packets
-
     def close(self):
         self._stop.set()
         self._thread.join(timeout=2)
@@ -80,15 +76,6 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
-
-
-def frontal_frame(rng=None):
-    frame = np.zeros(58)
-    if rng is not None:
-        frame[:52] = rng.random(52)
-    frame[52:55] = FRONTAL_ROTATION
-    frame[55:58] = (0.0, 0.0, 1.84)
-    return frame
 
 
 def test_packets_follow_the_layout_and_map_blendshapes_by_name(receiver):

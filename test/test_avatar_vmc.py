@@ -14,8 +14,10 @@ from reactface_ros.cli import main as cli_main
 from reactface_ros.constants import BLENDSHAPE_INDEX, PERFECT_SYNC_BLENDSHAPE_NAMES
 from reactface_ros.geometry import FRONTAL_ROTATION
 
+from avatar_helpers import PacketWaiter, frontal_frame
 
-class VmcReceiver:
+
+class VmcReceiver(PacketWaiter):
     """python-osc's BlockingOSCUDPServer; one handle_request() is one datagram, so the messages
     gathered during one call are exactly one packet (bundle atomicity is observable)."""
 
@@ -39,12 +41,6 @@ class VmcReceiver:
                 self.packets.append((time.monotonic(), self.current))
                 self.current = []
 
-    def wait_for(self, n, timeout=3.0):
-        end = time.monotonic() + timeout
-        while len(self.packets) < n and time.monotonic() < end:
-            time.sleep(0.005)
-        return self.packets
-
     def close(self):
         self._stop.set()
         self._thread.join(timeout=2)
@@ -56,15 +52,6 @@ def receiver():
     r = VmcReceiver()
     yield r
     r.close()
-
-
-def frontal_frame(rng=None):
-    frame = np.zeros(58)
-    if rng is not None:
-        frame[:52] = rng.random(52)
-    frame[52:55] = FRONTAL_ROTATION
-    frame[55:58] = (0.0, 0.0, 1.84)
-    return frame
 
 
 def quat_rotate(q, v):
