@@ -109,7 +109,7 @@ class MediaSourceNode(ReactfaceNode):
                   "speaker audio chunks at the file's sample rate"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
                   "reliable", "fast mode: progress of the graph (frame_index)"),
-        TopicSpec("/clock", "rosgraph_msgs/msg/Clock", "pub", "reliable",
+        TopicSpec("/clock", "rosgraph_msgs/msg/Clock", "pub", "history",
                   "simulated time, one tick per frame (fast mode only)"),
         DIAGNOSTICS_TOPIC,
     )
@@ -144,7 +144,9 @@ class MediaSourceNode(ReactfaceNode):
                                                "speaker/image", qos_profile("history"))
         self.audio_pub = self.create_publisher(msg_class("reactface_ros/msg/AudioChunk"),
                                                "speaker/audio", qos_profile("history"))
-        self.clock_pub = (self.create_publisher(Clock, "/clock", reliable)
+        # Kept history like the other file-playback topics: a recorder that matches late still
+        # records every tick (volatile subscribers such as rclpy's time source match too).
+        self.clock_pub = (self.create_publisher(Clock, "/clock", qos_profile("history"))
                           if self.mode == "fast" else None)
         self._progress = -1
         self._progress_time = time.monotonic()
