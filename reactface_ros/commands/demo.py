@@ -208,6 +208,7 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    # This process joins the same domain: its progress monitor listens to the graph.
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     graph_args = {"video": str(video), "checkpoint": str(checkpoint),
                   "samples": str(args.samples), "seed": str(args.seed),
@@ -248,9 +249,8 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     return {"bag": bag, "graph_wall_s": t_graph, "exit_codes": codes}
 
 
-def write_listener_video(out: Path, video: Path, reactions: np.ndarray,
-                         args: argparse.Namespace) -> Path:
-    """Render speaker | the first ``--show`` sampled reactions, with the speaker's audio."""
+def write_listener_video(out: Path, video: Path, args: argparse.Namespace) -> Path:
+    """Render speaker | the first ``--show`` reactions of ``out/reactions.npy``, with audio."""
     from reactface_ros.commands import render as render_cmd
 
     parser = argparse.ArgumentParser()
@@ -333,7 +333,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     np.save(out / "reactions.npy", reactions.astype(np.float32))
     evaluation = evaluate(bag, out / "eval", topics)
-    listener = write_listener_video(out, video, reactions, args)
+    try:
+        listener = write_listener_video(out, video, args)
+    except RuntimeError as exc:
+        print(f"error: {exc} (reactions.npy and session.mcap are kept in {out})",
+              file=sys.stderr)
+        return 1
 
     frames = int(reactions.shape[1])
     latency = evaluation["latency"]["reaction"]
