@@ -199,7 +199,14 @@ def with_source_wait(graph: GraphSpec) -> GraphSpec:
 # --------------------------------------------------------------------------- files
 
 def config_dir() -> Path:
-    """``config/`` of the installed package (ament share directory) or of the source tree."""
+    """``config/`` of the source tree when there is one, else of the installed package.
+
+    A checkout (or editable install) uses its own files, so edits take effect at once; a
+    colcon install has no source tree beside the package and reads the ament share directory.
+    """
+    source = Path(__file__).resolve().parents[2] / "config"
+    if (source / "defaults.yaml").is_file():
+        return source
     try:
         from ament_index_python.packages import get_package_share_directory
 
@@ -208,7 +215,7 @@ def config_dir() -> Path:
             return share
     except Exception:  # no ament index or package not installed there
         pass
-    return Path(__file__).resolve().parents[2] / "config"
+    return source
 
 
 def config_path(name: str) -> Path:
