@@ -31,7 +31,7 @@ Input policy (all counted in :attr:`ReactionStream.health`):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -368,6 +368,38 @@ class ReactionStream:
         causality the returned (real) frames are the same as if the inputs had continued.
         """
         self._flush_resampler()
+        return self._complete()
+
+    def peek(self) -> list[ReactionWindow]:
+        """Reactions for every pending frame now, without ending the session.
+
+        Generates what :meth:`flush` would (pending frames, the missing audio as silence) on a
+        copy of the state and leaves the stream as it was: when input resumes, the windows
+        it completes cover the peeked frames again. By causality a peeked frame equals the
+        one generated later as long as the audio it lacked stays silence; the caller decides
+        which copy to use (the ``reaction`` node publishes each frame once).
+        """
+        saved = (replace(self.state), list(self._faces), list(self._repeated), self._audio,
+                 self._audio_written, replace(self.health))
+        try:
+            return self._complete()
+        finally:
+            (self.state, self._faces, self._repeated, self._audio, self._audio_written,
+             self.health) = saved
+
+    @property
+    def timeline_end(self) -> float | None:
+        """Caller time (s) up to which face slots or audio are filled; None before input."""
+        if self.origin is None:
+            return None
+        return self.origin + max(self.frames_filled / FPS,
+                                 self._audio_written / AUDIO_SAMPLE_RATE)
+
+    def _complete(self) -> list[ReactionWindow]:
+        """Generate every pending frame; missing audio becomes silence.
+
+        The last window is completed by repetition and only its real frames are returned.
+        """
         need = len(self._faces) * SAMPLES_PER_FRAME - self._audio.size
         if need > 0:                         # audio ended early (or never came): silence
             self.health.audio_filled_samples += need

@@ -153,6 +153,42 @@ def test_seeding_and_reset():
     assert not np.allclose(a, c)
 
 
+def test_peek_leaves_the_session_running():
+    """A peek mid-window (an idle pause) returns the pending frames as the uninterrupted
+    stream generates them, and the session then goes on exactly as if nothing happened."""
+    model = tiny_model()
+    audio, face = inputs(40)
+    ref = model.generate(audio[None], face[None], num_samples=2, seed=3)[0].numpy()
+    stream = ReactionStream(model, num_samples=2, seed=3, max_lag_s=None)
+    assert stream.peek() == [] and stream.timeline_end is None
+    wins = stream.push_audio(audio[:21 * 640], 16000, 0.0)
+    for i in range(21):                              # 2 windows + 5 pending frames
+        wins += stream.push_face(face[i], i / FPS)
+    assert [w.start_frame for w in wins] == [0, 8]
+    assert stream.timeline_end == pytest.approx(21 / FPS)
+    health = stream.health.as_dict()
+    peeked = stream.peek()
+    assert [(w.start_frame, w.reactions.shape[1]) for w in peeked] == [(16, 5)]
+    np.testing.assert_allclose(peeked[0].reactions, ref[:, 16:21], atol=1e-5)
+    np.testing.assert_allclose(peeked[0].stamps, np.arange(16, 21) / FPS)
+    # nothing changed: same pending frames, counters, and the second peek agrees
+    assert stream.frames_filled == 21 and stream.next_frame == 16
+    assert stream.health.as_dict() == health
+    np.testing.assert_array_equal(stream.peek()[0].reactions, peeked[0].reactions)
+    wins += stream.push_audio(audio[21 * 640:], 16000, 21 / FPS)
+    for i in range(21, 40):
+        wins += stream.push_face(face[i], i / FPS)
+    wins += stream.flush()
+    assert [w.start_frame for w in wins] == [0, 8, 16, 24, 32]
+    np.testing.assert_allclose(stacked(wins), ref, atol=1e-5)
+    # faces waiting for audio: the peek fills the audio with silence, the stream keeps it
+    late = ReactionStream(model, num_samples=1, seed=0, max_lag_s=None)
+    for i in range(12):
+        late.push_face(face[i], i / FPS)
+    assert [w.reactions.shape[1] for w in late.peek()] == [8, 4]
+    assert late.frames_filled == 12 and late.health.audio_filled_samples == 0
+
+
 def test_missing_duplicate_and_absent_faces():
     model = tiny_model()
     audio, face = inputs(24)

@@ -213,11 +213,10 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     graph_args = {"video": str(video), "checkpoint": str(checkpoint),
                   "samples": str(args.samples), "seed": str(args.seed),
                   "device": args.device, "mode": args.mode}
-    # With one process per node, the end of the clip is seen as media_source exiting.
-    # The reaction node ends a session after its inputs have been silent for idle_flush_s;
-    # on a busy 2-core machine face analysis can stall for a second mid-clip, so the demo
-    # allows longer before it treats silence as the end of the clip.
-    overrides = {"media_source": {"exit_when_done": True}, "reaction": {"idle_flush_s": 3.0}}
+    # With one process per node, the end of the clip is seen as media_source exiting. The
+    # reaction node publishes the clip's last partial window once its inputs have been quiet
+    # for idle_flush_s (a stall mid-clip on a busy machine only publishes frames early).
+    overrides = {"media_source": {"exit_when_done": True}}
     runner = GraphRunner(graph, graph_args, processes=not args.in_process, env=env,
                          overrides=overrides)
     print(f"[demo] starting {len(runner.launches)} nodes "

@@ -116,8 +116,9 @@ class ReactionNode(ReactfaceNode):
                   "0 accepts the checkpoint's, another value that differs is an error"),
         ParamSpec("max_lag_s", 0.5, "how far audio and face may run apart before the lagging "
                   "one is filled in (silence / repeated face); 0 waits forever"),
-        ParamSpec("idle_flush_s", 1.0, "when both inputs stay silent this long, generate the "
-                  "pending frames of the last window and start a new session; 0: never",
+        ParamSpec("idle_flush_s", 1.0, "when both inputs stay silent this long, publish the "
+                  "pending frames of the last window; input that resumes more than this far "
+                  "from where it stopped (in stamp time) starts a new session; 0: never",
                   dynamic=True),
         ParamSpec("seed", 0, "random seed of the sampling (same seed, same reactions)"),
         ParamSpec("selection", "fixed", "which sample goes to ReactionFrame: fixed, medoid or "
@@ -183,8 +184,11 @@ class ReactionNode(ReactfaceNode):
         self._face_last_index: int | None = None
         # (stamp_ns, frame_index) of recent face messages: maps frame slots to speaker frames.
         self._face_frames: collections.deque = collections.deque(maxlen=400)
-        self._pending = False
-        self.sessions_flushed = 0
+        self._pending = False      # input arrived since the last idle flush
+        self._paused = False       # idle-flushed; the next input decides: resume or new session
+        self._published_to = 0     # stream frame slots below this are published
+        self.idle_flushes = 0
+        self.sessions = 1
         self._health_totals: dict[str, int] = {}  # stream counters of finished sessions
         self._no_face_run = 0
         self._silent_warned = {"audio": False, "face": False}
@@ -241,6 +245,7 @@ class ReactionNode(ReactfaceNode):
             block.stamp_ns = self.get_clock().now().nanoseconds - int(block.duration_s * 1e9)
             self.audio_in.notes["unstamped"] = str(
                 int(self.audio_in.notes.get("unstamped", "0")) + 1)
+        self._resume_or_restart(block.stamp_ns)
         if self._audio_rate is not None and block.sample_rate != self._audio_rate:
             self.audio_in.notes["rate_changes"] = str(
                 int(self.audio_in.notes.get("rate_changes", "0")) + 1)
@@ -260,6 +265,7 @@ class ReactionNode(ReactfaceNode):
     def _on_face(self, msg) -> None:
         index = int(msg.frame_index)
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        self._resume_or_restart(stamp_ns)
         if self._face_last_index is not None:
             if index <= self._face_last_index:
                 self.face_in.reject(f"frame_index went backwards ({index} after "
@@ -356,7 +362,12 @@ class ReactionNode(ReactfaceNode):
         m = reactions.shape[0]
         frame_id = str(self.param("frame_id"))
         last_ns = 0
-        for j in range(reactions.shape[1]):
+        # Frames published by an idle flush (a peek) come again in the completed window.
+        first = max(0, self._published_to - window.start_frame)
+        if first >= reactions.shape[1]:
+            return
+        self._published_to = window.start_frame + reactions.shape[1]
+        for j in range(first, reactions.shape[1]):
             stamp_ns, index = self._speaker_frame(float(window.stamps[j]))
             self.samples_pub.publish(reaction_samples_msg(
                 reactions[:, j], frame_index=index, selected_sample=chosen, stamp_ns=stamp_ns,
@@ -370,29 +381,59 @@ class ReactionNode(ReactfaceNode):
         self.e2e_latency.add((self.get_clock().now().nanoseconds - last_ns) / 1e9)
 
     def _idle_flush(self) -> None:
-        """End of a session (both inputs quiet): emit the last partial window, start over."""
+        """Both inputs quiet: publish the pending frames now, without ending the session.
+
+        Silence is measured on this node's clock, so a stall upstream (or of this node on a
+        loaded machine) looks the same as the end of the speaker's input. The stream is
+        therefore only peeked; :meth:`_resume_or_restart` decides on the next input whether
+        the session goes on (late input, nothing lost) or a new one starts.
+        """
         idle = float(self.param("idle_flush_s"))
         if (idle <= 0 or not self._pending or self.audio_in.silent_for() < idle
                 or self.face_in.silent_for() < idle):
             return
         # Only speaker frames make a session: audio alone (face analysis still starting up)
-        # is kept, not flushed away.
-        if self.stream.frames_filled <= self.stream.next_frame:
+        # is kept.
+        if self.stream.frames_filled == 0:
             return
         self._pending = False
+        self._paused = True
+        if self.stream.frames_filled <= max(self.stream.next_frame, self._published_to):
+            return                                    # nothing pending
         try:
-            windows = self.stream.flush()
+            windows = self.stream.peek()
         except ValueError as exc:
-            self.get_logger().error(f"flush failed: {exc}")
+            self.get_logger().error(f"idle flush failed: {exc}")
             windows = []
+        before = self.frames_out
         for window in windows:
             self._publish_window(window)
-        self.sessions_flushed += 1
-        self.get_logger().info(f"inputs idle for {idle:.1f} s: flushed {len(windows)} "
-                               "window(s); the next input starts a new session")
+        self.idle_flushes += 1
+        self.get_logger().info(f"inputs idle for {idle:.1f} s: published the "
+                               f"{self.frames_out - before} pending frame(s)")
+
+    def _resume_or_restart(self, stamp_ns: int) -> None:
+        """First input after an idle flush: continue the session, or start a new one.
+
+        Input stamped within ``idle_flush_s`` of where the timeline stopped was only late
+        (the stream fills any small gap); input further away (the speaker came back, a new
+        clip, a restarted clock) starts a new session with a fresh timeline and history.
+        """
+        self._pending = True
+        if not self._paused:
+            return
+        self._paused = False
+        end = self.stream.timeline_end
+        idle = float(self.param("idle_flush_s"))
+        if end is None or abs(stamp_ns / 1e9 - end) <= idle:
+            return
+        self.get_logger().info(f"input resumed {stamp_ns / 1e9 - end:+.2f} s from where it "
+                               "stopped: new session")
         for key, value in self.stream.health.as_dict().items():
             self._health_totals[key] = self._health_totals.get(key, 0) + int(value)
         self.stream.reset()
+        self.sessions += 1
+        self._published_to = 0
         self._face_frames.clear()
         self._waiting.clear()
         self._crops.clear()
@@ -427,7 +468,7 @@ class ReactionNode(ReactfaceNode):
         infer = {f"window_{k}": v for k, v in self.window_latency.summary().items()}
         infer.update({f"end_to_end_{k}": v for k, v in self.e2e_latency.summary().items()})
         infer.update({"frames_published": self.frames_out, "windows": self.windows_out,
-                      "sessions_flushed": self.sessions_flushed})
+                      "idle_flushes": self.idle_flushes, "sessions": self.sessions})
         infer.update({k: int(v) + self._health_totals.get(k, 0)
                       for k, v in self.stream.health.as_dict().items()})
         face = self.face_in.status(name)
