@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_render", "bench_face_analysis", "bench_streaming", "bench_metrics")
+SCRIPTS = ("bench_render", "bench_face_analysis", "bench_streaming", "bench_metrics",
+           "bench_graph")
 
 
 def main(argv: list[str]) -> int:

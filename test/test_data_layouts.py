@@ -330,6 +330,15 @@ def test_missing_files_name_the_file_and_layout(tmp_path: Path):
     with pytest.raises(DatasetLayoutError, match="neither"):
         ReactionDataset(tmp_path, "train")
 
+    # A listener's audio is read only for the mirrored rows (the listener as speaker).
+    root = make_reactface(tmp_path / "rf2")
+    spk, lis = REACTFACE_PAIRS["train"][0]
+    (root / "Audio_files" / f"{lis}.wav").unlink()
+    assert len(ReactionDataset(root, "train", DatasetConfig(mirror=False))) == \
+        len(REACTFACE_PAIRS["train"])
+    with pytest.raises(DatasetLayoutError, match=f"Audio_files/{lis}.wav"):
+        ReactionDataset(root, "train")
+
 
 def test_malformed_files(tmp_path: Path):
     root = make_challenge(tmp_path / "ch", frames=False)

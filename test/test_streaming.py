@@ -62,6 +62,24 @@ def test_stream_equals_whole_sequence_with_any_chunking():
         assert not any(w.repeated.any() for w in wins)
 
 
+def test_session_noise_stream_equals_whole_sequence():
+    """noise: session draws one eps per sample: streaming still equals generation, and the
+    teacher-forced path uses the same eps in every window."""
+    model = tiny_model(noise="session")
+    audio, face = inputs(40)
+    ref = model.generate(audio[None], face[None], num_samples=3, seed=2)[0].numpy()
+    out = stacked(run_stream(ReactionStream(model, num_samples=3, seed=2), audio, face, 640))
+    np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
+    window = tiny_model()
+    assert not np.allclose(ref, window.generate(audio[None], face[None], num_samples=3,
+                                                seed=2)[0].numpy())
+    eps = model._noise(2, 1, 0, 3)
+    assert torch.equal(eps, model._noise(2, 1, 7, 3))
+    assert not torch.equal(window._noise(2, 1, 0, 3), window._noise(2, 1, 7, 3))
+    with pytest.raises(ValueError, match="noise must be"):
+        ReactFaceConfig(noise="frame")
+
+
 def test_conv3d_stream_equals_whole_sequence():
     model = tiny_model(face_encoder="conv3d", crop_size=16, conv3d_channels=[4, 8],
                        face_transformer_layers=1)

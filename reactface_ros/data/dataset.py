@@ -157,11 +157,14 @@ class ReactionDataset(Dataset):
         self.rows = lay.rows if cfg.mirror else lay.rows[:lay.num_pairs]
         self.epoch = 0
         clips = lay.clips()
+        # Audio and video are read for the speakers of the rows in use only (without the
+        # mirrored rows, a listener's audio and video are never read).
+        speakers = {row.speaker for row in self.rows}
         for clip in clips:
             lay.require(lay.coefficients_path(clip), "3DMM coefficient file")
-            if cfg.load_audio:
+            if cfg.load_audio and clip in speakers:
                 lay.require(lay.audio_path(clip), "audio file")
-            if cfg.load_video:
+            if cfg.load_video and clip in speakers:
                 lay.require(lay.video_path(clip), "video")
         if cfg.load_emotion == "auto":
             self.has_emotion = all(lay.emotion_path(c).exists() for c in clips)

@@ -57,6 +57,10 @@ class ReactFaceConfig:
     momentum : float
         a in ``z_t = a z_{t-w} + (1 - a) z*_t``. 0.9 is what the public code uses; the paper
         text says 0.999.
+    noise : str
+        How the noise of ``z*_t = mu_t + sigma_t eps`` is drawn: ``window`` (the paper: a fresh
+        eps for every window) or ``session`` (one eps per sample for the whole session, so a
+        sample keeps its character and only ``mu_t``, ``sigma_t`` move with the context).
     dropout : float
         Dropout in attention and feed-forward layers (inactive in ``eval()``).
     speaker_layers, cie_layers, lrd_layers, slbs_layers, face_transformer_layers : int
@@ -97,6 +101,7 @@ class ReactFaceConfig:
     audio_tokens_per_frame: int = 2
     horizon: int = 128
     momentum: float = 0.9
+    noise: str = "window"
     dropout: float = 0.1
     speaker_layers: int = 1
     cie_layers: int = 2
@@ -182,6 +187,8 @@ class ReactFaceConfig:
             raise ValueError("wav2vec2 produces 50 tokens/s: audio_tokens_per_frame must be 2")
         if not (0.0 <= self.momentum < 1.0) or not math.isfinite(self.momentum):
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.noise not in ("window", "session"):
+            raise ValueError(f"noise must be 'window' or 'session', got {self.noise!r}")
         if not (0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.face_encoder == "conv3d":

@@ -255,7 +255,10 @@ class ReactFace(nn.Module):
 
     def _noise(self, seed: int | None, batch: int, window_index: int,
                num_samples: int) -> torch.Tensor:
+        """eps ``(B M, Z)`` of window ``window_index`` (``noise: session``: window 0's)."""
         z = self.config.latent_size
+        if self.config.noise == "session":
+            window_index = 0
         if seed is None:
             return torch.randn(batch * num_samples, z, device=self.device, dtype=self.dtype)
         eps = np.concatenate([window_noise(seed, b, window_index, num_samples, z)
@@ -304,11 +307,14 @@ class ReactFace(nn.Module):
         past = feats.fused.new_zeros(b * num_samples, 0, cfg.hidden_size)
         z_prev = None
         outs, mus, logvars = [], [], []
+        session_eps = self._noise(seed, b, 0, num_samples) if cfg.noise == "session" else None
         for n in range(n_win):
             s = n * w
             lo = self._key_range(s)
+            eps = session_eps if session_eps is not None else self._noise(seed, b, n,
+                                                                          num_samples)
             r, z_prev, mu, lv = self._decode_window(
-                past, z_prev, self._noise(seed, b, n, num_samples), s,
+                past, z_prev, eps, s,
                 feats.face[:, lo:s + w], feats.audio[:, k * lo:k * (s + w)])
             outs.append(r)
             mus.append(mu)
@@ -347,8 +353,11 @@ class ReactFace(nn.Module):
         mu, logvar = self.cie(windows + pe[None], valid)
         mu = mu.reshape(b, 1, n_win, -1).expand(b, m, n_win, -1)
         logvar = logvar.reshape(b, 1, n_win, -1).expand(b, m, n_win, -1)
-        eps = torch.stack([self._noise(seed, b, n, m).reshape(b, m, -1) for n in range(n_win)],
-                          dim=2)
+        if cfg.noise == "session":
+            eps = self._noise(seed, b, 0, m).reshape(b, m, 1, -1).expand(-1, -1, n_win, -1)
+        else:
+            eps = torch.stack([self._noise(seed, b, n, m).reshape(b, m, -1)
+                               for n in range(n_win)], dim=2)
         z_star = mu + torch.exp(0.5 * logvar) * eps
         z_prev, latents = None, []
         for n in range(n_win):
