@@ -11,13 +11,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _domain_counter = itertools.count()
+# Domain ids 1..100 are safe with the default port mapping. The base spreads runs by pid so
+# two test runs on one machine rarely collide; it is drawn once, so within one run the ids
+# only repeat after 100 tests (a graph left over from one test never shares another's domain).
+_DOMAIN_BASE = (os.getpid() * 7 + random.randrange(1000)) % 100
 
 
 def _fresh_domain_id() -> int:
-    # Domain ids 1..101 are safe with the default port mapping; spread runs by pid so two test
-    # runs on one machine rarely collide, and never reuse an id within one run.
-    base = (os.getpid() * 7 + random.randrange(1000)) % 100
-    return 1 + (base + next(_domain_counter)) % 100
+    return 1 + (_DOMAIN_BASE + next(_domain_counter)) % 100
 
 
 @pytest.fixture(scope="session")
