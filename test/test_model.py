@@ -257,6 +257,29 @@ def test_losses_and_gradients():
     assert (w.kl, w.smooth, w.diversity) == (1e-5, 10.0, 100.0)
 
 
+def test_resting_face_weight_lets_motion_pick_the_match():
+    """resting_face < 1: the appropriate reaction with the same movement is the match even
+    when another one rests closer; 1 is the plain loss (exactly, for squared errors)."""
+    t = torch.arange(16.0)
+    wave = 0.3 * torch.sin(t / 2.0)[:, None].expand(16, 58)
+    pred = wave[None, None].clone()                              # (1, 1, 16, 58)
+    same_motion = (wave + 0.4)[None, None]                       # rests 0.4 higher
+    still = torch.full((1, 1, 16, 58), 0.05)                     # rests closer, never moves
+    both = torch.cat([same_motion, still], dim=1)
+    plain = appropriate_reconstruction_loss(pred, both)
+    assert plain.item() == pytest.approx(
+        torch.nn.functional.smooth_l1_loss(pred[0, 0], still[0, 0]).item())
+    assert appropriate_reconstruction_loss(pred, both, resting_face=1.0).item() == plain.item()
+    light = appropriate_reconstruction_loss(pred, both, resting_face=0.1)
+    assert light.item() == pytest.approx(0.1 * 0.5 * 0.4 ** 2, rel=1e-5)   # matched by motion
+    # in the quadratic range of SmoothL1 the split with weight 1 is the plain distance
+    small = 0.1 * torch.randn(1, 2, 16, 58)
+    real = 0.1 * torch.randn(1, 3, 16, 58)
+    assert appropriate_reconstruction_loss(small, real).item() == pytest.approx(
+        appropriate_reconstruction_loss(small, real, resting_face=1.0 - 1e-12).item(),
+        rel=1e-5)
+
+
 def test_loss_definitions():
     pred = torch.zeros(1, 2, 4, 58)
     pred[0, 1] += 1.0

@@ -22,11 +22,19 @@ class LossWeights:
     smooth: float = 10.0
     diversity: float = 100.0
     diversity_sigma: float = 1.0
+    resting_face: float = 1.0
 
 
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
-                                    valid: torch.Tensor | None = None) -> torch.Tensor:
+                                    valid: torch.Tensor | None = None,
+                                    resting_face: float = 1.0) -> torch.Tensor:
     """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
+
+    With ``resting_face`` other than 1 each distance is split into the distance of the
+    movements (both sequences minus their mean over time) plus ``resting_face`` times the
+    distance of the means (the resting faces); for squared errors 1 is exactly the plain
+    distance. A weight below 1 lets the motion, not the unpredictable resting face of each
+    real listener, decide which appropriate reaction a sample is closest to.
 
     Parameters
     ----------
@@ -36,6 +44,8 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
         ``(B, K, T, 58)`` real reactions appropriate to each speaker clip.
     valid : torch.Tensor, optional
         ``(B, K)`` bool, False for padding entries (each row needs at least one True).
+    resting_face : float
+        Weight of the resting-face part (1: the paper's plain SmoothL1).
 
     Returns
     -------
@@ -48,7 +58,14 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     k = appropriate.shape[1]
     pred = reactions[:, :, None].expand(b, m, k, *reactions.shape[2:])
     real = appropriate[:, None].to(reactions.dtype).expand(b, m, k, *appropriate.shape[2:])
-    diff = F.smooth_l1_loss(pred, real, reduction="none").mean(dim=(-1, -2))   # (B, M, K)
+    if resting_face == 1.0:
+        diff = F.smooth_l1_loss(pred, real, reduction="none").mean(dim=(-1, -2))  # (B, M, K)
+    else:
+        rest_pred, rest_real = pred.mean(dim=-2, keepdim=True), real.mean(dim=-2, keepdim=True)
+        diff = (F.smooth_l1_loss(pred - rest_pred, real - rest_real, reduction="none")
+                .mean(dim=(-1, -2))
+                + resting_face * F.smooth_l1_loss(rest_pred, rest_real, reduction="none")
+                .mean(dim=(-1, -2)))
     if valid is not None:
         if not bool(valid.any(dim=1).all()):
             raise ValueError("every clip needs at least one valid appropriate reaction")
@@ -120,7 +137,8 @@ def reactface_loss(output: ReactFaceOutput, appropriate: torch.Tensor,
     """
     w = weights or LossWeights()
     terms = {
-        "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid),
+        "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid,
+                                                        w.resting_face),
         "rec_speaker": speaker_reconstruction_loss(output.speaker_reconstruction,
                                                    speaker_target),
         "kl": kl_loss(output.mu, output.logvar),

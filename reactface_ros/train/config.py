@@ -74,6 +74,10 @@ class TrainConfig:
         l_kl, l_smo and l_div of ``L = L_rec^a + L_rec^s + l_kl KL + l_smo L_smo + l_div L_div``.
     diversity_sigma : float
         sigma_d of the diversity kernel.
+    resting_face_weight : float
+        Weight of the resting-face part of ``L_rec^a`` (1: the paper's loss; below 1 the
+        movements decide which appropriate reaction a sample is matched to; see
+        :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
     max_appropriate : int
         Appropriate real reactions loaded per row for L_rec^a (the min runs over them).
     seed : int
@@ -129,6 +133,7 @@ class TrainConfig:
     smooth_weight: float = 10.0
     diversity_weight: float = 100.0
     diversity_sigma: float = 1.0
+    resting_face_weight: float = 1.0
     max_appropriate: int = 16
     seed: int = 0
     device: str = "auto"
@@ -171,7 +176,8 @@ class TrainConfig:
                                    f"{self.teacher_forcing}")
         if not self.lr > 0:
             raise TrainConfigError(f"lr must be > 0, got {self.lr}")
-        for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight"):
+        for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight",
+                     "resting_face_weight"):
             if getattr(self, name) < 0:
                 raise TrainConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.diversity_sigma > 0:

@@ -180,7 +180,8 @@ def loss_weights(config: TrainConfig):
     from reactface_ros.model.losses import LossWeights
 
     return LossWeights(kl=config.kl_weight, smooth=config.smooth_weight,
-                       diversity=config.diversity_weight, diversity_sigma=config.diversity_sigma)
+                       diversity=config.diversity_weight, diversity_sigma=config.diversity_sigma,
+                       resting_face=config.resting_face_weight)
 
 
 def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
