@@ -58,14 +58,11 @@ def one_run(args: argparse.Namespace, out: Path) -> dict:
                                           "face": FACE_TOPIC, "image": IMAGE_TOPIC})
     arrays = session_arrays(session)
     speaker_frames = {m.frame_index for _, m in session["face"]}
-    answered = set(arrays["reaction_frames"].tolist())
-    arrivals = [t for t, _ in session["reaction"]]
-    stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in session["face"]]
-    rate = (len(answered) / ((max(arrivals) - min(stamps)) / 1e9)
-            if arrivals and stamps else float("nan"))
+    answered = set(arrays["reaction_frames"].tolist()) & speaker_frames
+    rate = demo.throughput(session, len(answered))
     return {"arrays": arrays, "wall_s": wall, "speaker_frames": len(speaker_frames),
-            "answered": len(answered & speaker_frames),
-            "missing": len(speaker_frames - answered), "rate": rate}
+            "answered": len(answered), "missing": len(speaker_frames) - len(answered),
+            "rate": float("nan") if rate is None else rate}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"graph benchmark: bundled clip and weights, M = {args.samples}, w = {window}, "
           f"{'in-process' if args.in_process else 'one process per node'}, "
           f"device {args.device}; budget w/25 s + 100 ms = {budget * 1000:.0f} ms (p95)")
-    stages = ("face_features", "reaction", "listener_image")
-    keys = {"face_features": "face_latency_s", "reaction": "reaction_latency_s",
-            "listener_image": "image_latency_s"}
+    stages = (("face_features", "face_latency_s"), ("reaction", "reaction_latency_s"),
+              ("listener_image", "image_latency_s"))
     for run in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             try:
@@ -105,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'stage (from capture)':<22}{'p50 / p95 / max (ms)':>27}   node share p50"
               f"   p95 1st half / 2nd half")
         previous = 0.0
-        for stage in stages:
-            lat = a[keys[stage]]
+        for stage, key in stages:
+            lat = a[key]
             if lat.size == 0:
                 print(f"  {stage:<22}{'no messages':>27}")
                 continue

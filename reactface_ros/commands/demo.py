@@ -293,7 +293,7 @@ def reactions_by_frame(session: dict) -> tuple[np.ndarray, int]:
     return out, gaps
 
 
-def _throughput(session: dict, frames: int) -> float | None:
+def throughput(session: dict, frames: int) -> float | None:
     """Reaction frames per second from the first capture stamp to the last reaction."""
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in session["face"]]
     arrivals = [t * 1e-9 for t, _ in session["reaction"]]
@@ -351,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
         "graph_wall_s": round(facts["graph_wall_s"], 2),
         # Throughput while streaming: frames answered per second between the first speaker
         # frame's capture and the last reaction's arrival (start-up time excluded).
-        "reaction_frames_per_s": _throughput(session, frames),
+        "reaction_frames_per_s": throughput(session, frames),
         "reaction_latency_ms": {k: round(v, 1) for k, v in latency.items() if k != "count"},
         "latency_budget_ms": None,
         "metrics": evaluation["metrics"],
