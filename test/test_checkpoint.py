@@ -88,3 +88,20 @@ def test_missing_and_corrupt_files(saved, tmp_path):
     (path / "config.json").unlink()
     with pytest.raises(CheckpointError, match="no config.json"):
         ReactFace.from_pretrained(path)
+
+
+def test_standard_normalisation_statistics_travel_in_the_checkpoint(tmp_path):
+    model = ReactFace(ReactFaceConfig(**TINY, normalisation="standard")).eval()
+    model.set_normalisation(np.linspace(0.1, 2.0, 58), np.linspace(0.05, 0.5, 58))
+    model.save_pretrained(tmp_path / "std")
+    assert "std_face" in load_file(str(tmp_path / "std" / "model.safetensors"))
+    loaded = ReactFace.from_pretrained(tmp_path / "std", device="cpu")
+    assert loaded.config.normalisation == "standard"
+    assert torch.equal(loaded.std_face, model.std_face)
+    assert loaded.to(torch.bfloat16).std_face.dtype == torch.float32
+    # A file from a 'standard' model whose std_face went missing is refused by name.
+    tensors = load_file(str(tmp_path / "std" / "model.safetensors"))
+    del tensors["std_face"]
+    save_file(tensors, str(tmp_path / "std" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"missing tensors \['std_face'\]"):
+        ReactFace.from_pretrained(tmp_path / "std")

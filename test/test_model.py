@@ -280,6 +280,33 @@ def test_resting_face_weight_lets_motion_pick_the_match():
         rel=1e-5)
 
 
+def test_chamfer_matching_makes_the_samples_cover_every_appropriate_reaction():
+    """'sample' (the paper) is satisfied when all samples copy one appropriate reaction;
+    'chamfer' also charges each appropriate reaction its distance to the closest sample, so
+    only samples that cover all of them reach zero. Worked out by hand on constants."""
+    still = torch.zeros(1, 1, 4, 58)
+    smile = torch.full((1, 1, 4, 58), 2.0)
+    frown = torch.full((1, 1, 4, 58), -1.0)
+    real = torch.cat([still, smile, frown], dim=1)               # (1, K=3, 4, 58)
+    collapsed = still.expand(1, 2, 4, 58)                        # both samples copy 'still'
+    covering = torch.cat([still, smile], dim=1)                  # frown left uncovered
+    assert appropriate_reconstruction_loss(collapsed, real).item() == 0.0
+    assert appropriate_reconstruction_loss(covering, real).item() == 0.0
+    # chamfer, collapsed: samples 0; reals still 0, smile 1.5 (SmoothL1 at 2), frown 0.5
+    assert appropriate_reconstruction_loss(collapsed, real, matching="chamfer").item() == \
+        pytest.approx(0.5 * (0.0 + (0.0 + 1.5 + 0.5) / 3))
+    # covering two of three: only the frown (closest sample 'still', 0.5) is charged
+    assert appropriate_reconstruction_loss(covering, real, matching="chamfer").item() == \
+        pytest.approx(0.5 * (0.5 / 3))
+    full = torch.cat([still, smile, frown], dim=1)
+    assert appropriate_reconstruction_loss(full, real, matching="chamfer").item() == 0.0
+    # padding entries are charged in neither direction
+    valid = torch.tensor([[True, True, False]])
+    assert appropriate_reconstruction_loss(covering, real, valid, matching="chamfer").item() == 0.0
+    with pytest.raises(ValueError, match="matching must be one of"):
+        appropriate_reconstruction_loss(covering, real, matching="hungarian")
+
+
 def test_loss_definitions():
     pred = torch.zeros(1, 2, 4, 58)
     pred[0, 1] += 1.0
@@ -335,3 +362,38 @@ def test_wav2vec2_encoder_loads_a_saved_model(tmp_path):
     (tmp_path / "w2v" / "model.safetensors").unlink()
     loaded = ReactFace.from_pretrained(tmp_path / "ckpt")
     assert torch.equal(loaded.generate(audio, face, num_samples=2, seed=0), ref)
+
+
+def test_standard_normalisation_scales_outputs_and_face_features():
+    """``standard``: the model works in std units, so scaling every training statistic and
+    input by the same factor scales its outputs by that factor."""
+    model = tiny_model(normalisation="standard")
+    assert "std_face" in model.state_dict()
+    assert "std_face" not in tiny_model().state_dict()          # 'mean' keeps the paper's layout
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=58).astype(np.float32)
+    std = rng.uniform(0.05, 0.5, 58).astype(np.float32)
+    with pytest.raises(ValueError, match="std_face is required"):
+        model.set_normalisation(mean)
+    with pytest.raises(ValueError, match="std_face must be"):
+        model.set_normalisation(mean, -std)
+    model.set_normalisation(mean, std)
+    x = torch.from_numpy(rng.normal(size=(2, 5, 58)).astype(np.float32))
+    assert torch.allclose(model.normalise(x), (x - torch.from_numpy(mean)) / torch.from_numpy(std))
+    assert torch.allclose(model.denormalise(model.normalise(x)), x, atol=1e-5)
+    audio, face = speaker_inputs(16)
+    face[..., :58] = torch.from_numpy(mean) + torch.from_numpy(std) * face[..., :58]
+    out = model.generate(audio, face, num_samples=2, seed=3)
+    # Twice the spread around the same mean, inputs included: outputs spread twice as far.
+    model.set_normalisation(mean, 2 * std)
+    face2 = face.clone()
+    face2[..., :58] = torch.from_numpy(mean) + 2 * (face[..., :58] - torch.from_numpy(mean))
+    out2 = model.generate(audio, face2, num_samples=2, seed=3)
+    m = torch.from_numpy(mean)
+    assert torch.allclose(out2 - m, 2 * (out - m), atol=1e-4)
+    # A 'mean' model refuses a std it would ignore.
+    with pytest.raises(ValueError, match="not used"):
+        tiny_model().set_normalisation(mean, std)
+    data = rng.normal(size=(3, 40, 58)) * std + mean
+    model.set_normalisation_from_data(data)
+    np.testing.assert_allclose(model.std_face.numpy(), data.reshape(-1, 58).std(0), rtol=1e-5)

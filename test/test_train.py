@@ -17,7 +17,7 @@ from reactface_ros.train import TrainConfig, TrainConfigError, load_train_config
 from reactface_ros.train.checkpointing import read_training_state
 from reactface_ros.train.features import ensure_face_features
 from reactface_ros.train.loop import (TrainingRows, batch_loss, build_model, move_batch,
-                                      open_split, training_mean_face)
+                                      open_split, training_face_statistics)
 from reactface_ros.train.run_log import read_log
 
 TINY_MODEL = dict(hidden_size=32, num_heads=4, ff_size=64, latent_size=16, horizon=16,
@@ -75,7 +75,7 @@ def test_training_reduces_loss_on_a_fixed_batch(dataset_root, tmp_path):
     from reactface_ros.data import collate_reactions
 
     batch = move_batch(collate_reactions([rows[i] for i in range(4)]), torch.device("cpu"))
-    model = build_model(config, training_mean_face(ds)).eval()
+    model = build_model(config, *training_face_statistics(ds)).eval()
     with torch.no_grad():
         before = batch_loss(model, model, batch, config, teacher_forced=False, seed=1)
     result = train(config, tmp_path / "run")
@@ -167,6 +167,10 @@ def test_bad_config_values_are_named(tmp_path, dataset_root):
         load("model: {hidden: 64}\n")
     with pytest.raises(TrainConfigError, match="teacher_forcing"):
         load("teacher_forcing: 2\n")
+    with pytest.raises(TrainConfigError, match=r"appropriate_matching must be one of .*chamfer"):
+        load("appropriate_matching: nearest\n")
+    with pytest.raises(TrainConfigError, match="normalisation must be one of"):
+        load("model: {normalisation: zscore}\n")
     with pytest.raises(TrainConfigError, match="does not exist"):
         load_train_config(tmp_path / "missing.yaml")
     assert load("lr: 1\n").lr == 1.0 and isinstance(load("lr: 1\n").lr, float)

@@ -19,6 +19,7 @@ from reactface_ros.constants import FACE_FEATURE_DIM, NUM_COEFFS, SAMPLES_PER_FR
 
 AUDIO_ENCODERS = ("logmel", "wav2vec2")
 FACE_ENCODERS = ("blendshapes", "conv3d")
+NORMALISATIONS = ("mean", "standard")
 
 #: Version of the checkpoint layout this code writes (stored in ``config.json``).
 CONFIG_FORMAT_VERSION = 1
@@ -61,6 +62,13 @@ class ReactFaceConfig:
         How the noise of ``z*_t = mu_t + sigma_t eps`` is drawn: ``window`` (the paper: a fresh
         eps for every window) or ``session`` (one eps per sample for the whole session, so a
         sample keeps its character and only ``mu_t``, ``sigma_t`` move with the context).
+    normalisation : str
+        How coefficients are normalised inside the model: ``mean`` (the paper's code: minus the
+        training mean face) or ``standard`` (minus the mean face, divided by the training
+        per-coefficient standard deviation ``std_face``, a buffer then saved in the
+        checkpoint). ``standard`` weighs every coefficient equally in the losses, as the
+        per-coefficient metrics (FRCorr's CCC, FRSyn's Pearson) do; with ``mean`` the head pose,
+        gaze and resting brows, whose values spread most between people, outweigh smiles.
     dropout : float
         Dropout in attention and feed-forward layers (inactive in ``eval()``).
     speaker_layers, cie_layers, lrd_layers, slbs_layers, face_transformer_layers : int
@@ -102,6 +110,7 @@ class ReactFaceConfig:
     horizon: int = 128
     momentum: float = 0.9
     noise: str = "window"
+    normalisation: str = "mean"
     dropout: float = 0.1
     speaker_layers: int = 1
     cie_layers: int = 2
@@ -189,6 +198,9 @@ class ReactFaceConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.noise not in ("window", "session"):
             raise ValueError(f"noise must be 'window' or 'session', got {self.noise!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, "
+                             f"got {self.normalisation!r}")
         if not (0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.face_encoder == "conv3d":

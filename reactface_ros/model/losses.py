@@ -13,6 +13,9 @@ import torch.nn.functional as F
 
 from reactface_ros.model.reactface import ReactFaceOutput
 
+#: How ``L_rec^a`` pairs generated samples with appropriate real reactions.
+MATCHINGS = ("sample", "chamfer")
+
 
 @dataclass
 class LossWeights:
@@ -23,12 +26,23 @@ class LossWeights:
     diversity: float = 100.0
     diversity_sigma: float = 1.0
     resting_face: float = 1.0
+    matching: str = "sample"
+
 
 
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
                                     valid: torch.Tensor | None = None,
-                                    resting_face: float = 1.0) -> torch.Tensor:
+                                    resting_face: float = 1.0,
+                                    matching: str = "sample") -> torch.Tensor:
     """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
+
+    ``matching: chamfer`` adds the other direction: for each appropriate real reaction, the
+    distance to the closest sample, averaged over the valid ones; the loss is the mean of the
+    two directions. The paper's term alone (``sample``) is met by every sample copying the one
+    appropriate reaction that is easiest to predict (on data with a still, attentive listener
+    among the appropriate ones: no reaction at all), and ``L_div`` then spreads the samples with
+    noise; the coverage direction makes the M samples between them reproduce each kind of
+    appropriate reaction, as a distribution over reactions should.
 
     With ``resting_face`` other than 1 each distance is split into the distance of the
     movements (both sequences minus their mean over time) plus ``resting_face`` times the
@@ -46,12 +60,17 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
         ``(B, K)`` bool, False for padding entries (each row needs at least one True).
     resting_face : float
         Weight of the resting-face part (1: the paper's plain SmoothL1).
+    matching : str
+        ``sample`` (the paper) or ``chamfer`` (see above).
 
     Returns
     -------
     torch.Tensor
-        Scalar: mean over B and M of ``min_K mean_{T,58} SmoothL1``.
+        Scalar: mean over B and M of ``min_K mean_{T,58} SmoothL1`` (``chamfer``: the mean of
+        that and of the mean over B and valid K of ``min_M``).
     """
+    if matching not in MATCHINGS:
+        raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
     if reactions.ndim != 4 or appropriate.ndim != 4:
         raise ValueError("reactions must be (B, M, T, 58) and appropriate (B, K, T, 58)")
     b, m = reactions.shape[:2]
@@ -69,8 +88,16 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     if valid is not None:
         if not bool(valid.any(dim=1).all()):
             raise ValueError("every clip needs at least one valid appropriate reaction")
-        diff = diff.masked_fill(~valid[:, None, :].to(diff.device), float("inf"))
-    return diff.min(dim=2).values.mean()
+        mask = valid[:, None, :].to(diff.device)
+    else:
+        mask = torch.ones_like(diff[:, :1], dtype=torch.bool)
+    per_sample = diff.masked_fill(~mask, float("inf")).min(dim=2).values.mean()
+    if matching == "sample":
+        return per_sample
+    per_real = diff.min(dim=1).values                                           # (B, K)
+    keep = mask[:, 0].expand_as(per_real)
+    per_real = (per_real * keep).sum() / keep.sum()
+    return 0.5 * (per_sample + per_real)
 
 
 def speaker_reconstruction_loss(reconstruction: torch.Tensor,
@@ -138,7 +165,7 @@ def reactface_loss(output: ReactFaceOutput, appropriate: torch.Tensor,
     w = weights or LossWeights()
     terms = {
         "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid,
-                                                        w.resting_face),
+                                                        w.resting_face, w.matching),
         "rec_speaker": speaker_reconstruction_loss(output.speaker_reconstruction,
                                                    speaker_target),
         "kl": kl_loss(output.mu, output.logvar),

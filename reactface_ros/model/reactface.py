@@ -3,7 +3,8 @@
 Shapes: B batch, M reaction samples, T frames (25 fps), w window, D hidden, Z latent,
 k audio tokens per frame, H attention horizon (frames). Coefficients are FaceVerse
 ``(..., 58)``; inside the model they are centred on ``mean_face`` (a buffer saved in the
-checkpoint) and every public output is de-normalised.
+checkpoint) and, with ``normalisation: standard``, divided by ``std_face`` (another buffer);
+every public output is de-normalised.
 """
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from reactface_ros.model.config import ReactFaceConfig
 from reactface_ros.model.encoders import State
 from reactface_ros.model.msbea import MSBEA, SpeakerFeatures
 from reactface_ros.model.slbs import SLBS
+
+
+#: Floor of ``std_face``: a coefficient constant in the training data is not blown up.
+MIN_STD = 1e-3
 
 
 def neutral_face() -> np.ndarray:
@@ -121,16 +126,19 @@ class ReactFace(nn.Module):
         self.lrd = ListenerReactionDecoder(config)
         self.slbs = SLBS(config)
         self.register_buffer("mean_face", torch.from_numpy(neutral_face()))
+        if config.normalisation == "standard":
+            self.register_buffer("std_face", torch.ones(NUM_COEFFS))
         self.register_buffer("history_pe",
                              sinusoidal_encoding(torch.arange(config.horizon + 1), d),
                              persistent=False)
 
     # ------------------------------------------------------------------ housekeeping
     def _apply(self, fn, recurse=True):  # noqa: D401 - torch internal hook
-        # Keep the mean face in float32 whatever dtype the weights are cast to.
-        mean = self._buffers["mean_face"]
+        # Keep the normalisation statistics in float32 whatever dtype the weights are cast to.
+        stats = {k: v for k, v in self._buffers.items() if k in ("mean_face", "std_face")}
         out = super()._apply(fn, recurse)
-        self._buffers["mean_face"] = mean.to(self._buffers["mean_face"].device, torch.float32)
+        for k, v in stats.items():
+            self._buffers[k] = v.to(self._buffers[k].device, torch.float32)
         return out
 
     @property
@@ -143,16 +151,35 @@ class ReactFace(nn.Module):
         """Floating dtype of the weights."""
         return self.listener_embed.weight.dtype
 
-    def set_normalisation(self, mean_face: np.ndarray) -> None:
-        """Set the mean face ``(58,)`` (e.g. the training set's) that outputs are centred on."""
+    def set_normalisation(self, mean_face: np.ndarray, std_face: np.ndarray | None = None) -> None:
+        """Set the training statistics outputs are normalised with.
+
+        Parameters
+        ----------
+        mean_face : np.ndarray
+            ``(58,)`` mean face (e.g. the training set's).
+        std_face : np.ndarray, optional
+            ``(58,)`` per-coefficient standard deviation; required (and only accepted) with
+            ``normalisation: standard``. Values below 1e-3 are raised to 1e-3.
+        """
         m = np.asarray(mean_face, dtype=np.float32)
         if m.shape != (NUM_COEFFS,) or not np.all(np.isfinite(m)):
             raise ValueError(f"mean_face must be a finite array of shape ({NUM_COEFFS},), "
                              f"got shape {m.shape}")
+        standard = self.config.normalisation == "standard"
+        if standard != (std_face is not None):
+            raise ValueError("std_face is required with normalisation 'standard' and not used "
+                             f"with 'mean' (this model: {self.config.normalisation!r})")
+        if standard:
+            sd = np.asarray(std_face, dtype=np.float32)
+            if sd.shape != (NUM_COEFFS,) or not np.all(np.isfinite(sd)) or np.any(sd < 0):
+                raise ValueError(f"std_face must be a finite, non-negative array of shape "
+                                 f"({NUM_COEFFS},), got shape {sd.shape}")
+            self.std_face.copy_(torch.from_numpy(np.maximum(sd, MIN_STD)))
         self.mean_face.copy_(torch.from_numpy(m))
 
     def set_normalisation_from_data(self, coefficients: np.ndarray) -> np.ndarray:
-        """Set the mean face to the mean of training coefficients ``(..., 58)``; returns it.
+        """Set the statistics from training coefficients ``(..., 58)``; returns the mean face.
 
         Frames with any non-finite value are ignored.
         """
@@ -164,16 +191,20 @@ class ReactFace(nn.Module):
         if flat.shape[0] == 0:
             raise ValueError("no finite coefficient frames to average")
         mean = flat.mean(axis=0).astype(np.float32)
-        self.set_normalisation(mean)
+        std = flat.std(axis=0) if self.config.normalisation == "standard" else None
+        self.set_normalisation(mean, std)
         return mean
 
+    def _scale(self) -> torch.Tensor | float:
+        return self.std_face if self.config.normalisation == "standard" else 1.0
+
     def normalise(self, coeffs: torch.Tensor) -> torch.Tensor:
-        """``(..., 58)`` FaceVerse coefficients minus the mean face."""
-        return coeffs.float() - self.mean_face
+        """``(..., 58)`` FaceVerse coefficients minus the mean face (and over ``std_face``)."""
+        return (coeffs.float() - self.mean_face) / self._scale()
 
     def denormalise(self, coeffs: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`normalise` (float32)."""
-        return coeffs.float() + self.mean_face
+        return coeffs.float() * self._scale() + self.mean_face
 
     # ------------------------------------------------------------------ inputs
     def prepare_face(self, face: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -181,8 +212,8 @@ class ReactFace(nn.Module):
 
         ``blendshapes``: ``(B, T, 59)`` features; rows with non-finite values or a face-found
         flag below 0.5 become "no face" (zeros, flag 0); otherwise the 58 coefficient-like
-        values are centred on the mean face. ``conv3d``: ``(B, T, 3, S, S)`` crops, uint8 or
-        float in [0, 1], scaled to [-1, 1].
+        values are normalised like the coefficients (:meth:`normalise`). ``conv3d``:
+        ``(B, T, 3, S, S)`` crops, uint8 or float in [0, 1], scaled to [-1, 1].
         """
         x = torch.as_tensor(face).to(self.device)
         cfg = self.config
@@ -192,7 +223,7 @@ class ReactFace(nn.Module):
                                  f"features, got shape {tuple(x.shape)}")
             x = x.float()
             ok = torch.isfinite(x).all(dim=-1, keepdim=True) & (x[..., -1:] > 0.5)
-            centred = torch.nan_to_num(x[..., :NUM_COEFFS]) - self.mean_face
+            centred = self.normalise(torch.nan_to_num(x[..., :NUM_COEFFS]))
             coeffs = torch.where(ok, centred, torch.zeros_like(centred))
             return torch.cat([coeffs, ok.float()], dim=-1).to(self.dtype)
         s = cfg.crop_size

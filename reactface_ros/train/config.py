@@ -16,6 +16,8 @@ MODEL_PRESETS = ("cpu_default", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_DTYPES = ("bfloat16", "float16")
 LR_SCHEDULES = ("constant", "cosine")
+#: ``L_rec^a`` matchings (see :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
+MATCHINGS = ("sample", "chamfer")
 
 
 class TrainConfigError(ValueError):
@@ -78,6 +80,9 @@ class TrainConfig:
         Weight of the resting-face part of ``L_rec^a`` (1: the paper's loss; below 1 the
         movements decide which appropriate reaction a sample is matched to; see
         :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
+    appropriate_matching : str
+        ``sample`` (the paper: each sample to its closest appropriate reaction) or ``chamfer``
+        (also each appropriate reaction to its closest sample, so the samples cover them).
     max_appropriate : int
         Appropriate real reactions loaded per row for L_rec^a (the min runs over them).
     seed : int
@@ -134,6 +139,7 @@ class TrainConfig:
     diversity_weight: float = 100.0
     diversity_sigma: float = 1.0
     resting_face_weight: float = 1.0
+    appropriate_matching: str = "sample"
     max_appropriate: int = 16
     seed: int = 0
     device: str = "auto"
@@ -190,7 +196,7 @@ class TrainConfig:
             raise TrainConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
         choices = (("model_preset", MODEL_PRESETS), ("device", DEVICES),
                    ("amp_dtype", AMP_DTYPES), ("layout", ("auto", "reactface", "challenge")),
-                   ("lr_schedule", LR_SCHEDULES))
+                   ("lr_schedule", LR_SCHEDULES), ("appropriate_matching", MATCHINGS))
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise TrainConfigError(f"{name} must be one of {allowed}, got "

@@ -156,16 +156,22 @@ def open_split(config: TrainConfig, split: str, training: bool):
     return ReactionDataset(config.data_root, split, cfg)
 
 
-def training_mean_face(dataset) -> np.ndarray:
-    """Mean ``(58,)`` over every frame of every clip (speakers and listeners) of a split."""
-    total, count = None, 0
+def training_face_statistics(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation ``(58,)`` over every frame of every clip of a split.
+
+    Speakers and listeners alike; the model normalises its inputs and outputs with them.
+    """
+    total, squares, count = None, None, 0
     for clip in dataset.layout.clips():
         c = np.asarray(dataset.coefficients(clip), dtype=np.float64)
         total = c.sum(0) if total is None else total + c.sum(0)
+        squares = (c * c).sum(0) if squares is None else squares + (c * c).sum(0)
         count += len(c)
     if not count:
         raise ValueError("the training split has no frames to compute the mean face from")
-    return (total / count).astype(np.float32)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -181,7 +187,8 @@ def loss_weights(config: TrainConfig):
 
     return LossWeights(kl=config.kl_weight, smooth=config.smooth_weight,
                        diversity=config.diversity_weight, diversity_sigma=config.diversity_sigma,
-                       resting_face=config.resting_face_weight)
+                       resting_face=config.resting_face_weight,
+                       matching=config.appropriate_matching)
 
 
 def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
@@ -283,13 +290,19 @@ def _autocast(device: torch.device, config: TrainConfig):
     return nullcontext()
 
 
-def build_model(config: TrainConfig, mean_face: np.ndarray):
-    """A freshly initialised ReactFace (seeded) with the training mean face."""
+def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray | None = None):
+    """A freshly initialised ReactFace (seeded) with the training face statistics.
+
+    ``std_face`` is used only when the model normalises with ``standard``.
+    """
     from reactface_ros.model import ReactFace
 
     torch.manual_seed(config.seed)
     model = ReactFace(config.model_config())
-    model.set_normalisation(mean_face)
+    standard = model.config.normalisation == "standard"
+    if standard and std_face is None:
+        raise ValueError("normalisation 'standard' needs the training std_face")
+    model.set_normalisation(mean_face, std_face if standard else None)
     return model
 
 
@@ -360,7 +373,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
         ensure_face_features(jobs, crop, progress=config.progress)
     env.barrier()
 
-    model = build_model(config, training_mean_face(train_ds)).to(device)
+    model = build_model(config, *training_face_statistics(train_ds)).to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
                                   weight_decay=config.weight_decay)
