@@ -29,7 +29,6 @@ class LossWeights:
     matching: str = "sample"
 
 
-
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
                                     valid: torch.Tensor | None = None,
                                     resting_face: float = 1.0,
