@@ -300,6 +300,11 @@ def test_chamfer_matching_makes_the_samples_cover_every_appropriate_reaction():
         pytest.approx(0.5 * (0.5 / 3))
     full = torch.cat([still, smile, frown], dim=1)
     assert appropriate_reconstruction_loss(full, real, matching="chamfer").item() == 0.0
+    # coverage alone: only the reals' direction, so a stray sample costs nothing
+    stray = torch.cat([still, smile, frown, torch.full((1, 1, 4, 58), 9.0)], dim=1)
+    assert appropriate_reconstruction_loss(stray, real, matching="coverage").item() == 0.0
+    assert appropriate_reconstruction_loss(collapsed, real, matching="coverage").item() == \
+        pytest.approx((0.0 + 1.5 + 0.5) / 3)
     # padding entries are charged in neither direction
     valid = torch.tensor([[True, True, False]])
     assert appropriate_reconstruction_loss(covering, real, valid, matching="chamfer").item() == 0.0

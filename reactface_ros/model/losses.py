@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from reactface_ros.model.reactface import ReactFaceOutput
 
 #: How ``L_rec^a`` pairs generated samples with appropriate real reactions.
-MATCHINGS = ("sample", "chamfer")
+MATCHINGS = ("sample", "chamfer", "coverage")
 
 
 @dataclass
@@ -41,7 +41,9 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     appropriate reaction that is easiest to predict (on data with a still, attentive listener
     among the appropriate ones: no reaction at all), and ``L_div`` then spreads the samples with
     noise; the coverage direction makes the M samples between them reproduce each kind of
-    appropriate reaction, as a distribution over reactions should.
+    appropriate reaction, as a distribution over reactions should. ``matching: coverage`` keeps
+    only that direction (each appropriate reaction pulls its closest sample, and nothing pulls a
+    sample towards the reaction that is easiest to predict).
 
     With ``resting_face`` other than 1 each distance is split into the distance of the
     movements (both sequences minus their mean over time) plus ``resting_face`` times the
@@ -60,13 +62,13 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     resting_face : float
         Weight of the resting-face part (1: the paper's plain SmoothL1).
     matching : str
-        ``sample`` (the paper) or ``chamfer`` (see above).
+        ``sample`` (the paper), ``chamfer`` or ``coverage`` (see above).
 
     Returns
     -------
     torch.Tensor
-        Scalar: mean over B and M of ``min_K mean_{T,58} SmoothL1`` (``chamfer``: the mean of
-        that and of the mean over B and valid K of ``min_M``).
+        Scalar: mean over B and M of ``min_K mean_{T,58} SmoothL1`` (``coverage``: the mean
+        over B and valid K of ``min_M``; ``chamfer``: the mean of the two).
     """
     if matching not in MATCHINGS:
         raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
@@ -96,7 +98,7 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     per_real = diff.min(dim=1).values                                           # (B, K)
     keep = mask[:, 0].expand_as(per_real)
     per_real = (per_real * keep).sum() / keep.sum()
-    return 0.5 * (per_sample + per_real)
+    return per_real if matching == "coverage" else 0.5 * (per_sample + per_real)
 
 
 def speaker_reconstruction_loss(reconstruction: torch.Tensor,

@@ -17,7 +17,7 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_DTYPES = ("bfloat16", "float16")
 LR_SCHEDULES = ("constant", "cosine")
 #: ``L_rec^a`` matchings (see :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
-MATCHINGS = ("sample", "chamfer")
+MATCHINGS = ("sample", "chamfer", "coverage")
 
 
 class TrainConfigError(ValueError):
@@ -81,8 +81,9 @@ class TrainConfig:
         movements decide which appropriate reaction a sample is matched to; see
         :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
     appropriate_matching : str
-        ``sample`` (the paper: each sample to its closest appropriate reaction) or ``chamfer``
-        (also each appropriate reaction to its closest sample, so the samples cover them).
+        ``sample`` (the paper: each sample to its closest appropriate reaction), ``coverage``
+        (each appropriate reaction to its closest sample, so the samples cover them) or
+        ``chamfer`` (the mean of both).
     max_appropriate : int
         Appropriate real reactions loaded per row for L_rec^a (the min runs over them).
     seed : int
