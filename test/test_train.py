@@ -16,8 +16,8 @@ from reactface_ros.data import DatasetConfig, ReactionDataset
 from reactface_ros.train import TrainConfig, TrainConfigError, load_train_config, train
 from reactface_ros.train.checkpointing import read_training_state
 from reactface_ros.train.features import ensure_face_features
-from reactface_ros.train.loop import (TrainingRows, batch_loss, build_model, move_batch,
-                                      open_split, training_face_statistics)
+from reactface_ros.train.loop import (TrainingRows, batch_loss, build_model, loss_weights,
+                                      move_batch, open_split, training_face_statistics)
 from reactface_ros.train.run_log import read_log
 
 TINY_MODEL = dict(hidden_size=32, num_heads=4, ff_size=64, latent_size=16, horizon=16,
@@ -99,6 +99,37 @@ def test_training_reduces_loss_on_a_fixed_batch(dataset_root, tmp_path):
     assert [int(r["step"]) for r in log] == list(range(1, 13))
     assert (tmp_path / "run" / "checkpoints" / "epoch_0004" / "optimizer.safetensors").is_file()
     assert load_train_config(tmp_path / "run" / "train_config.yaml") == config
+
+
+def test_teacher_forced_batches_can_score_the_listener_they_continue(dataset_root):
+    """``teacher_forced_target: own`` scores a teacher-forced batch against the listener whose
+    history was fed in; free-running batches keep ``L_rec^a`` over the appropriate set; the
+    standard normalisation carries the split's std into the model."""
+    from reactface_ros.data import collate_reactions
+    from reactface_ros.model.losses import reactface_loss
+
+    own = tiny_config(dataset_root, teacher_forced_target="own",
+                      model=dict(TINY_MODEL, normalisation="standard"))
+    ds = open_split(own, "train", training=False)
+    mean, std = training_face_statistics(ds)
+    coeffs = np.concatenate([np.asarray(ds.coefficients(c)) for c in ds.layout.clips()])
+    np.testing.assert_allclose(std, coeffs.std(0), rtol=1e-4, atol=1e-6)
+    model = build_model(own, mean, std).eval()
+    assert torch.equal(model.std_face, torch.from_numpy(np.maximum(std, 1e-3)))
+    rows = TrainingRows(ds, "blendshapes", 112)
+    batch = move_batch(collate_reactions([rows[i] for i in range(3)]), torch.device("cpu"))
+    assert batch["appropriate_listener_3dmm"].shape[1] > 1
+    with torch.no_grad():
+        got = batch_loss(model, model, batch, own, teacher_forced=True, seed=1)
+        out = model(batch["speaker_audio"], batch["speaker_face"], batch["listener_3dmm"],
+                    num_samples=own.num_samples, seed=1)
+        want = reactface_loss(out, model.normalise(batch["listener_3dmm"])[:, None],
+                              model.normalise(batch["speaker_3dmm"]), None,
+                              loss_weights(own))
+        assert float(got["rec_listener"]) == pytest.approx(float(want["rec_listener"]), rel=1e-5)
+        shared = tiny_config(dataset_root, model=dict(TINY_MODEL, normalisation="standard"))
+        other = batch_loss(model, model, batch, shared, teacher_forced=True, seed=1)
+        assert float(other["rec_listener"]) < float(got["rec_listener"])   # min over more
 
 
 def test_resume_continues_bit_exactly(dataset_root, tmp_path):

@@ -80,6 +80,10 @@ class TrainConfig:
         Weight of the resting-face part of ``L_rec^a`` (1: the paper's loss; below 1 the
         movements decide which appropriate reaction a sample is matched to; see
         :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
+    teacher_forced_target : str
+        What a teacher-forced batch is scored against: ``appropriate`` (``L_rec^a`` as in
+        free-running batches) or ``own`` (the listener whose history was fed in: the history
+        says which of the appropriate reactions is being continued).
     appropriate_matching : str
         ``sample`` (the paper: each sample to its closest appropriate reaction), ``coverage``
         (each appropriate reaction to its closest sample, so the samples cover them) or
@@ -141,6 +145,7 @@ class TrainConfig:
     diversity_sigma: float = 1.0
     resting_face_weight: float = 1.0
     appropriate_matching: str = "sample"
+    teacher_forced_target: str = "appropriate"
     max_appropriate: int = 16
     seed: int = 0
     device: str = "auto"
@@ -197,7 +202,8 @@ class TrainConfig:
             raise TrainConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
         choices = (("model_preset", MODEL_PRESETS), ("device", DEVICES),
                    ("amp_dtype", AMP_DTYPES), ("layout", ("auto", "reactface", "challenge")),
-                   ("lr_schedule", LR_SCHEDULES), ("appropriate_matching", MATCHINGS))
+                   ("lr_schedule", LR_SCHEDULES), ("appropriate_matching", MATCHINGS),
+                   ("teacher_forced_target", ("appropriate", "own")))
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise TrainConfigError(f"{name} must be one of {allowed}, got "

@@ -218,9 +218,13 @@ def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
     out.reactions = out.reactions.float()
     out.speaker_reconstruction = out.speaker_reconstruction.float()
     out.mu, out.logvar = out.mu.float(), out.logvar.float()
-    appropriate = module.normalise(batch["appropriate_listener_3dmm"])
-    return reactface_loss(out, appropriate, module.normalise(batch["speaker_3dmm"]),
-                          batch["appropriate_mask"], loss_weights(config))
+    if teacher_forced and config.teacher_forced_target == "own":
+        appropriate, valid = module.normalise(batch["listener_3dmm"])[:, None], None
+    else:
+        appropriate = module.normalise(batch["appropriate_listener_3dmm"])
+        valid = batch["appropriate_mask"]
+    return reactface_loss(out, appropriate, module.normalise(batch["speaker_3dmm"]), valid,
+                          loss_weights(config))
 
 
 @torch.no_grad()
