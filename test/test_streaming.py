@@ -80,6 +80,17 @@ def test_session_noise_stream_equals_whole_sequence():
         ReactFaceConfig(noise="frame")
 
 
+def test_standard_normalisation_stream_equals_whole_sequence():
+    """normalisation: standard: the history the stream feeds back stays in std units."""
+    model = tiny_model(normalisation="standard")
+    rng = np.random.default_rng(3)
+    model.set_normalisation(rng.normal(size=58), rng.uniform(0.02, 0.5, 58))
+    audio, face = inputs(40)
+    ref = model.generate(audio[None], face[None], num_samples=2, seed=4)[0].numpy()
+    out = stacked(run_stream(ReactionStream(model, num_samples=2, seed=4), audio, face, 640))
+    np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-5)
+
+
 def test_conv3d_stream_equals_whole_sequence():
     model = tiny_model(face_encoder="conv3d", crop_size=16, conv3d_channels=[4, 8],
                        face_transformer_layers=1)
