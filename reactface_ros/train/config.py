@@ -16,8 +16,6 @@ MODEL_PRESETS = ("cpu_default", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_DTYPES = ("bfloat16", "float16")
 LR_SCHEDULES = ("constant", "cosine")
-#: ``L_rec^a`` matchings (see :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
-MATCHINGS = ("sample", "chamfer", "coverage")
 
 
 class TrainConfigError(ValueError):
@@ -200,6 +198,8 @@ class TrainConfig:
             raise TrainConfigError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise TrainConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        from reactface_ros.model.losses import MATCHINGS
+
         choices = (("model_preset", MODEL_PRESETS), ("device", DEVICES),
                    ("amp_dtype", AMP_DTYPES), ("layout", ("auto", "reactface", "challenge")),
                    ("lr_schedule", LR_SCHEDULES), ("appropriate_matching", MATCHINGS),

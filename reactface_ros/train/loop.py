@@ -304,8 +304,6 @@ def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray
     torch.manual_seed(config.seed)
     model = ReactFace(config.model_config())
     standard = model.config.normalisation == "standard"
-    if standard and std_face is None:
-        raise ValueError("normalisation 'standard' needs the training std_face")
     model.set_normalisation(mean_face, std_face if standard else None)
     return model
 
