@@ -114,11 +114,18 @@ class ReactionStream:
         How far one modality may run ahead before the other is filled in (see module doc).
     drift_tolerance_s : float
         Audio stamps within this distance of the running sample clock are treated as jitter.
+    listener_face : np.ndarray, optional
+        ``(58,)`` the listener's (robot's or avatar's) resting face the reactions move around
+        (models with ``output: anchored``; default the neutral face).
+    persona : int, optional
+        Persona slot every sample uses (models with persona slots); default: sample m uses
+        slot ``m mod personas``.
     """
 
     def __init__(self, model, num_samples: int = 10, seed: int = 0,
                  device: str | torch.device | None = None, max_lag_s: float | None = 0.5,
-                 drift_tolerance_s: float = 0.04) -> None:
+                 drift_tolerance_s: float = 0.04, listener_face: np.ndarray | None = None,
+                 persona: int | None = None) -> None:
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
         if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -131,6 +138,9 @@ class ReactionStream:
         self.model.eval()
         self.config = model.config
         self.num_samples, self.seed = num_samples, int(seed)
+        self.listener_face = None if listener_face is None else \
+            np.asarray(listener_face, dtype=np.float32)
+        self.persona = persona
         self.max_lag_s, self.drift_tolerance_s = max_lag_s, drift_tolerance_s
         self.window = self.config.window
         self._conv3d = self.config.face_encoder == "conv3d"
@@ -140,7 +150,7 @@ class ReactionStream:
     def reset(self) -> None:
         """Forget everything: new timeline origin, empty buffers, counters at zero."""
         self.health = StreamHealth()
-        self.state = self.model.init_stream(self.num_samples)
+        self.state = self.model.init_stream(self.num_samples, self.listener_face, self.persona)
         self.origin: float | None = None
         self._faces: list[np.ndarray] = []      # pending face inputs of frames >= next window
         self._repeated: list[bool] = []

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--face-model", default=None,
                         help="MediaPipe face_landmarker.task (default: searched)")
+    parser.add_argument("--persona", type=int, default=None,
+                        help="persona slot every sample uses (models with persona slots; "
+                             "default: sample m uses slot m mod personas)")
+    parser.add_argument("--listener-face", type=Path, default=None,
+                        help="the listener's resting face (.npy of 58 values or .json of "
+                             "blendshape names) the reactions move around (default neutral)")
     parser.add_argument("--out", required=True, type=Path, help="output .npy (M, T, 58)")
 
 
@@ -66,7 +72,8 @@ def decode_audio(path: Path, stream_index: int = 0) -> list[tuple[np.ndarray, in
 
 
 def generate_from_video(video: Path, audio: Path | None, model, samples: int, seed: int,
-                        face_model: str | None = None):
+                        face_model: str | None = None, listener_face: np.ndarray | None = None,
+                        persona: int | None = None):
     """Stream a video file through ReactFace.
 
     Returns
@@ -82,7 +89,8 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
     cfg = model.config
     conv3d = cfg.face_encoder == "conv3d"
     audio_chunks = decode_audio(audio if audio is not None else video)
-    stream = ReactionStream(model, num_samples=samples, seed=seed, max_lag_s=None)
+    stream = ReactionStream(model, num_samples=samples, seed=seed, max_lag_s=None,
+                            listener_face=listener_face, persona=persona)
     slots: dict[int, np.ndarray] = {}
     stamps: list[float] = []
 
@@ -143,9 +151,20 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    listener_face = None
+    try:
+        if args.listener_face is not None:
+            from reactface_ros.listener_face import load_listener_face
+
+            listener_face = load_listener_face(args.listener_face)
+        model.persona_slots(1, args.persona)          # names a bad --persona at once
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     reactions, health = generate_from_video(args.speaker_video, args.speaker_audio, model,
-                                            args.samples, args.seed, args.face_model)
+                                            args.samples, args.seed, args.face_model,
+                                            listener_face, args.persona)
     wall = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, reactions)

@@ -34,10 +34,10 @@ LISTENER_STYLES: tuple[str, ...] = ("mirror", "nodder", "attentive", "concerned"
 
 #: Speaker behaviour styles -> episode rates per second and nod probability at utterance ends.
 SPEAKER_STYLES: dict[str, dict[str, float]] = {
-    "cheerful": {"smile": 0.14, "frown": 0.02, "brow": 0.5, "nod": 0.5},
-    "serious": {"smile": 0.03, "frown": 0.10, "brow": 0.3, "nod": 0.3},
-    "animated": {"smile": 0.08, "frown": 0.05, "brow": 0.8, "nod": 0.6},
-    "calm": {"smile": 0.06, "frown": 0.04, "brow": 0.2, "nod": 0.4},
+    "cheerful": {"smile": 0.16, "frown": 0.02, "brow": 0.5, "nod": 0.5},
+    "serious": {"smile": 0.06, "frown": 0.10, "brow": 0.3, "nod": 0.3},
+    "animated": {"smile": 0.10, "frown": 0.05, "brow": 0.8, "nod": 0.6},
+    "calm": {"smile": 0.08, "frown": 0.04, "brow": 0.2, "nod": 0.4},
 }
 
 #: Resting range ``(low, high)`` of each blendshape a person's baseline is drawn from; the
@@ -175,6 +175,27 @@ def nod(num_frames: int, start: int, amplitude: float, cycles: int = 1,
     if b > a:
         out[a:b] = wave[a - start:b - start]
     return out
+
+
+def causal_smooth(x: np.ndarray, timescale_frames: float) -> np.ndarray:
+    """One-sided exponential smoothing: output t depends on ``x[:t + 1]`` only.
+
+    A listener can only respond to speech it has heard, so its "listening" state must lag the
+    speaker's speech, never anticipate it (a centred filter would rise before speech starts).
+
+    Returns
+    -------
+    np.ndarray
+        ``(T,)`` float64, starting from ``x[0]``.
+    """
+    from scipy.signal import lfilter
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return x.copy()
+    a = float(np.exp(-1.0 / max(timescale_frames, 1e-6)))
+    y, _ = lfilter([1.0 - a], [1.0, -a], x, zi=np.array([a * x[0]]))
+    return y
 
 
 def shift(x: np.ndarray, lag: int) -> np.ndarray:
@@ -465,7 +486,7 @@ def listener_reaction(rng: np.random.Generator, person: Person, style: str,
     t = len(speaker.smile)
     face = FaceBuilder(person, t)
     lag, backchannels = 0, []
-    listening = gaussian_filter1d(speaker.speaking.astype(float), 8)
+    listening = causal_smooth(speaker.speaking.astype(float), 8.0)
     if style == "mirror":
         lag = int(round(rng.uniform(0.3, 1.5) * FPS))
         # Not every smile is returned equally, and the listener smiles on its own sometimes.
@@ -481,7 +502,7 @@ def listener_reaction(rng: np.random.Generator, person: Person, style: str,
                 face.rotation[:, 0] += nod(t, a + int(rng.integers(3, 12)), rng.uniform(0.02, 0.05))
     elif style == "nodder":
         lag = int(round(rng.uniform(0.1, 0.5) * FPS))
-        amp = rng.uniform(0.05, 0.11)
+        amp = rng.uniform(0.07, 0.13)
         for a, b in speaker.pauses:
             if rng.random() < 0.85:
                 start = a + lag + int(rng.integers(0, 4))
@@ -491,7 +512,8 @@ def listener_reaction(rng: np.random.Generator, person: Person, style: str,
                     backchannels.append(start + 2)
         face.add("browInnerUp", shift(speaker.brow, lag + 5), 0.3)
         face.add(("mouthPressLeft", "mouthPressRight"), listening, 0.1)
-        face.habits(rng, sway_scale=0.7)
+        # A nodder holds its head still between nods, so the nods stand out of the sway.
+        face.habits(rng, sway_scale=0.35)
     elif style == "attentive":
         face.add(("eyeWideLeft", "eyeWideRight"), listening, 0.15)
         face.add(("browOuterUpLeft", "browOuterUpRight"), listening, 0.05)

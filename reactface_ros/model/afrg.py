@@ -10,7 +10,10 @@
 """
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from reactface_ros.model.attention import (CrossAttentionLayer, padding_bias,
@@ -56,9 +59,11 @@ class ContextIntegrationEncoder(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.mu = nn.Linear(d, config.latent_size)
         self.logvar = nn.Linear(d, config.latent_size)
+        self.max_sigma = config.max_sigma
 
     def forward(self, past: torch.Tensor,
-                valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                valid: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Distribution of the next window's latent.
 
         Parameters
@@ -71,7 +76,8 @@ class ContextIntegrationEncoder(nn.Module):
         Returns
         -------
         tuple
-            ``mu`` and ``logvar``, each ``(N, Z)``.
+            ``mu`` and ``logvar``, each ``(N, Z)``, and the context ``(N, D)`` (the normalised
+            output at the mu token, deterministic).
         """
         n = past.shape[0]
         x = torch.cat([self.tokens.to(past.dtype)[None].expand(n, -1, -1), past], dim=1)
@@ -82,7 +88,11 @@ class ContextIntegrationEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, x, bias)
         x = self.norm(x)
-        return self.mu(x[:, 0]), self.logvar(x[:, 1])
+        logvar = self.logvar(x[:, 1])
+        if self.max_sigma is not None:
+            # sigma = max_sigma * sigmoid(raw), written in log space for stability.
+            logvar = 2.0 * (math.log(self.max_sigma) + F.logsigmoid(logvar))
+        return self.mu(x[:, 0]), logvar, x[:, 0]
 
 
 class ListenerReactionDecoder(nn.Module):
@@ -98,11 +108,19 @@ class ListenerReactionDecoder(nn.Module):
             CrossAttentionLayer(d, config.num_heads, config.ff_size, config.dropout)
             for _ in range(config.lrd_layers))
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """``(N, w, Z)`` latents -> ``(N, w, D)`` listener motion features."""
+    def forward(self, latents: torch.Tensor,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, w, Z)`` latents -> ``(N, w, D)`` listener motion features.
+
+        ``condition`` ``(N, D)`` (optional: deterministic context, anchor face and persona
+        slot embeddings) is added to every query and memory position.
+        """
         pos = self.positions.to(latents.dtype)[None]
         memory = self.in_proj(latents) + pos
         x = pos.expand(latents.shape[0], -1, -1)
+        if condition is not None:
+            memory = memory + condition[:, None]
+            x = x + condition[:, None]
         for layer in self.layers:
             x = layer(x, memory, None)
         return x

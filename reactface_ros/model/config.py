@@ -20,6 +20,8 @@ from reactface_ros.constants import FACE_FEATURE_DIM, NUM_COEFFS, SAMPLES_PER_FR
 AUDIO_ENCODERS = ("logmel", "wav2vec2")
 FACE_ENCODERS = ("blendshapes", "conv3d")
 NORMALISATIONS = ("mean", "standard")
+NOISES = ("window", "session", "smooth")
+OUTPUTS = ("coefficients", "anchored")
 
 #: Version of the checkpoint layout this code writes (stored in ``config.json``).
 CONFIG_FORMAT_VERSION = 1
@@ -60,8 +62,30 @@ class ReactFaceConfig:
         text says 0.999.
     noise : str
         How the noise of ``z*_t = mu_t + sigma_t eps`` is drawn: ``window`` (the paper: a fresh
-        eps for every window) or ``session`` (one eps per sample for the whole session, so a
-        sample keeps its character and only ``mu_t``, ``sigma_t`` move with the context).
+        eps for every window), ``session`` (one eps per sample for the whole session, so a
+        sample keeps its character and only ``mu_t``, ``sigma_t`` move with the context) or
+        ``smooth`` (the momentum acts on the noise instead of the latent:
+        ``e_t = a e_{t-w} + sqrt(1 - a^2) eps_t``, ``z_t = mu_t + sigma_t e_t``, so ``mu_t``
+        reaches the decoder at once while each sample's noise still drifts slowly).
+    max_sigma : float or None
+        Bound on the CIE's sigma (``sigma = max_sigma * sigmoid(.)``); ``None``: unbounded, as
+        the paper.
+    output : str
+        ``coefficients`` (the paper: the head predicts normalised coefficients) or
+        ``anchored``: the head predicts motion relative to the listener's own resting face
+        (the *anchor*, an input), blendshapes through a sigmoid in logit space around the
+        anchor (always in [0, 1]) and head pose as a tanh-bounded offset from it; losses and
+        the listener history then work on motion divided by ``motion_std`` (a buffer computed
+        from the training listeners' motion and saved in the checkpoint).
+    personas : int
+        Learned sample slots (0: none, the paper). Sample m uses slot ``m mod personas``, or
+        every sample the slot a caller picks, so a robot can keep one consistent character;
+        trained by winner-takes-all matching, each slot specialises in one kind of
+        appropriate reaction.
+    context_path : bool
+        Feed the CIE's context (its output at the mu token) to the listener reaction decoder
+        directly, so speaker and history reach the decoder without passing through the noisy
+        latent.
     normalisation : str
         How coefficients are normalised inside the model: ``mean`` (the paper's code: minus the
         training mean face) or ``standard`` (minus the mean face, divided by the training
@@ -110,6 +134,10 @@ class ReactFaceConfig:
     horizon: int = 128
     momentum: float = 0.9
     noise: str = "window"
+    max_sigma: float | None = None
+    output: str = "coefficients"
+    personas: int = 0
+    context_path: bool = False
     normalisation: str = "mean"
     dropout: float = 0.1
     speaker_layers: int = 1
@@ -142,6 +170,19 @@ class ReactFaceConfig:
     def cpu_default(cls, **overrides: Any) -> "ReactFaceConfig":
         """The CPU default: ``logmel`` + ``blendshapes``, d = 128, 8 heads, p = w = 8, k = 2."""
         return cls(**overrides)
+
+    @classmethod
+    def listener_default(cls, **overrides: Any) -> "ReactFaceConfig":
+        """The CPU modalities with what makes the listener react (see ``docs/model.md``).
+
+        Anchored output (motion relative to the listener's own face, valid by construction),
+        standard normalisation, 4 persona slots, the deterministic context path, smooth noise
+        with a bounded sigma.
+        """
+        base: dict[str, Any] = dict(output="anchored", normalisation="standard", personas=4,
+                                    context_path=True, noise="smooth", max_sigma=0.5)
+        base.update(overrides)
+        return cls(**base)
 
     @classmethod
     def paper(cls, **overrides: Any) -> "ReactFaceConfig":
@@ -196,8 +237,20 @@ class ReactFaceConfig:
             raise ValueError("wav2vec2 produces 50 tokens/s: audio_tokens_per_frame must be 2")
         if not (0.0 <= self.momentum < 1.0) or not math.isfinite(self.momentum):
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.noise not in ("window", "session"):
-            raise ValueError(f"noise must be 'window' or 'session', got {self.noise!r}")
+        if self.noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {self.noise!r}")
+        if self.max_sigma is not None and (isinstance(self.max_sigma, bool)
+                                           or not isinstance(self.max_sigma, (int, float))
+                                           or not 0 < self.max_sigma < math.inf):
+            raise ValueError(f"max_sigma must be a positive number or null, got "
+                             f"{self.max_sigma!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if isinstance(self.personas, bool) or not isinstance(self.personas, int) \
+                or self.personas < 0:
+            raise ValueError(f"personas must be a non-negative integer, got {self.personas!r}")
+        if not isinstance(self.context_path, bool):
+            raise ValueError(f"context_path must be true or false, got {self.context_path!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, "
                              f"got {self.normalisation!r}")

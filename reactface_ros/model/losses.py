@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from reactface_ros.model.reactface import ReactFaceOutput
 
 #: How ``L_rec^a`` pairs generated samples with appropriate real reactions.
-MATCHINGS = ("sample", "chamfer", "coverage")
+MATCHINGS = ("sample", "chamfer", "coverage", "wta")
 
 
 @dataclass
@@ -27,12 +27,14 @@ class LossWeights:
     diversity_sigma: float = 1.0
     resting_face: float = 1.0
     matching: str = "sample"
+    matching_relax: float = 0.1
 
 
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
                                     valid: torch.Tensor | None = None,
                                     resting_face: float = 1.0,
-                                    matching: str = "sample") -> torch.Tensor:
+                                    matching: str = "sample",
+                                    relax: float = 0.1) -> torch.Tensor:
     """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
 
     ``matching: chamfer`` adds the other direction: for each appropriate real reaction, the
@@ -43,7 +45,10 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     noise; the coverage direction makes the M samples between them reproduce each kind of
     appropriate reaction, as a distribution over reactions should. ``matching: coverage`` keeps
     only that direction (each appropriate reaction pulls its closest sample, and nothing pulls a
-    sample towards the reaction that is easiest to predict).
+    sample towards the reaction that is easiest to predict). ``matching: wta`` (winner takes
+    all, multiple-choice learning) is ``coverage`` plus ``relax`` times ``sample``: each
+    appropriate reaction trains only the sample closest to it, so samples (persona slots)
+    specialise, and the small ``sample`` term keeps samples that win nothing from drifting.
 
     With ``resting_face`` other than 1 each distance is split into the distance of the
     movements (both sequences minus their mean over time) plus ``resting_face`` times the
@@ -62,7 +67,9 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     resting_face : float
         Weight of the resting-face part (1: the paper's plain SmoothL1).
     matching : str
-        ``sample`` (the paper), ``chamfer`` or ``coverage`` (see above).
+        ``sample`` (the paper), ``chamfer``, ``coverage`` or ``wta`` (see above).
+    relax : float
+        Weight of the ``sample`` direction in ``wta``.
 
     Returns
     -------
@@ -98,6 +105,8 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     per_real = diff.min(dim=1).values                                           # (B, K)
     keep = mask[:, 0].expand_as(per_real)
     per_real = (per_real * keep).sum() / keep.sum()
+    if matching == "wta":
+        return per_real + relax * per_sample
     return per_real if matching == "coverage" else 0.5 * (per_sample + per_real)
 
 
@@ -166,7 +175,8 @@ def reactface_loss(output: ReactFaceOutput, appropriate: torch.Tensor,
     w = weights or LossWeights()
     terms = {
         "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid,
-                                                        w.resting_face, w.matching),
+                                                        w.resting_face, w.matching,
+                                                        w.matching_relax),
         "rec_speaker": speaker_reconstruction_loss(output.speaker_reconstruction,
                                                    speaker_target),
         "kl": kl_loss(output.mu, output.logvar),

@@ -121,6 +121,11 @@ class ReactionNode(ReactfaceNode):
                   "from where it stopped (in stamp time) starts a new session; 0: never",
                   dynamic=True),
         ParamSpec("seed", 0, "random seed of the sampling (same seed, same reactions)"),
+        ParamSpec("persona", -1, "persona slot every sample uses, for one consistent character "
+                  "(checkpoints with persona slots; -1: sample m uses slot m mod personas)"),
+        ParamSpec("listener_face", "", "the robot's or avatar's resting face the reactions move "
+                  "around: a .npy of 58 FaceVerse values or a .json of ARKit blendshape names "
+                  "(anchored checkpoints; empty: the neutral face)"),
         ParamSpec("selection", "fixed", "which sample goes to ReactionFrame: fixed, medoid or "
                   "random (per window)", dynamic=True),
         ParamSpec("selected_sample", 0, "sample index used by the fixed policy", dynamic=True),
@@ -219,17 +224,25 @@ class ReactionNode(ReactfaceNode):
                                  f"w={model.config.window}; set window to 0 or "
                                  f"{model.config.window}")
         max_lag = float(self.param("max_lag_s"))
+        persona = int(self.param("persona"))
         kwargs = {"num_samples": int(self.param("samples")), "seed": int(self.param("seed")),
-                  "device": device, "max_lag_s": max_lag if max_lag > 0 else None}
+                  "device": device, "max_lag_s": max_lag if max_lag > 0 else None,
+                  "persona": None if persona < 0 else persona}
+        face_file = str(self.param("listener_face"))
         try:
+            if face_file:
+                from reactface_ros.listener_face import load_listener_face
+
+                kwargs["listener_face"] = load_listener_face(face_file)
             stream = ReactionStream(model, **kwargs)
-        except ValueError as exc:
+        except (OSError, ValueError) as exc:
             raise NodeStartError(f"cannot start the reaction stream: {exc}") from exc
         self.conv3d = model.config.face_encoder == "conv3d"
         self.crop_size = int(model.config.crop_size)
         self.get_logger().info(f"model {checkpoint} on {device}, w={model.config.window}, "
                                f"face input {model.config.face_encoder}, "
                                f"M={kwargs['num_samples']}, seed={kwargs['seed']}, "
+                               f"persona={persona if persona >= 0 else 'all'}, "
                                f"selection={self.param('selection')}")
         return stream
 

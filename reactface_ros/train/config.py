@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODEL_PRESETS = ("cpu_default", "paper")
+MODEL_PRESETS = ("cpu_default", "listener_default", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_DTYPES = ("bfloat16", "float16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -40,7 +40,8 @@ class TrainConfig:
         Use the mirrored rows (both layouts' convention: ``2P`` rows, roles swapped in the
         second half); ``False`` keeps the ``P`` speaker -> listener rows as listed.
     model_preset : str
-        ``"cpu_default"`` or ``"paper"`` (:class:`~reactface_ros.model.ReactFaceConfig`).
+        ``"cpu_default"``, ``"listener_default"`` or ``"paper"``
+        (:class:`~reactface_ros.model.ReactFaceConfig`).
     model : dict
         Overrides of the preset's model fields.
     epochs : int
@@ -84,8 +85,21 @@ class TrainConfig:
         says which of the appropriate reactions is being continued).
     appropriate_matching : str
         ``sample`` (the paper: each sample to its closest appropriate reaction), ``coverage``
-        (each appropriate reaction to its closest sample, so the samples cover them) or
-        ``chamfer`` (the mean of both).
+        (each appropriate reaction to its closest sample, so the samples cover them),
+        ``chamfer`` (the mean of both) or ``wta`` (winner takes all: ``coverage`` plus
+        ``matching_relax`` times ``sample``, so samples that win no reaction still learn).
+    matching_relax : float
+        Weight of the ``sample`` direction in ``wta`` matching.
+    own_history : float
+        Probability that a step is a scheduled-sampling step: a no-grad autoregressive pass
+        makes the model's own history, then one parallel pass with gradients computes every
+        window from it (the same reactions as the autoregressive path, at a fraction of the
+        cost). Steps that are neither teacher-forced nor own-history run autoregressively.
+    neutral_anchor : float
+        ``output: anchored`` models: probability that a row's anchor (the listener face the
+        reaction is generated around) is the neutral face instead of that listener's own
+        resting face, so the model also learns to react from the neutral face it gets by
+        default at run time.
     max_appropriate : int
         Appropriate real reactions loaded per row for L_rec^a (the min runs over them).
     seed : int
@@ -130,6 +144,9 @@ class TrainConfig:
     clip_length: int = 200
     num_samples: int = 3
     teacher_forcing: float = 0.0
+    own_history: float = 0.0
+    neutral_anchor: float = 0.25
+    matching_relax: float = 0.1
     lr: float = 2e-5
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -181,9 +198,15 @@ class TrainConfig:
             raise TrainConfigError(
                 f"num_samples must be >= 2 when diversity_weight > 0 (L_div compares samples "
                 f"drawn from one speaker encoding), got {self.num_samples}; the paper uses 3")
-        if not 0.0 <= self.teacher_forcing <= 1.0:
-            raise TrainConfigError(f"teacher_forcing must be a probability in [0, 1], got "
-                                   f"{self.teacher_forcing}")
+        for name in ("teacher_forcing", "own_history", "neutral_anchor"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise TrainConfigError(f"{name} must be a probability in [0, 1], got "
+                                       f"{getattr(self, name)}")
+        if self.teacher_forcing + self.own_history > 1.0:
+            raise TrainConfigError(f"teacher_forcing + own_history must be at most 1, got "
+                                   f"{self.teacher_forcing} + {self.own_history}")
+        if self.matching_relax < 0:
+            raise TrainConfigError(f"matching_relax must be >= 0, got {self.matching_relax}")
         if not self.lr > 0:
             raise TrainConfigError(f"lr must be > 0, got {self.lr}")
         for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight",
@@ -227,8 +250,9 @@ class TrainConfig:
         if unknown:
             raise TrainConfigError(f"unknown keys under model: {unknown}; known model keys: "
                                    f"{sorted(known)}")
-        build = ReactFaceConfig.paper if self.model_preset == "paper" else \
-            ReactFaceConfig.cpu_default
+        build = {"paper": ReactFaceConfig.paper,
+                 "listener_default": ReactFaceConfig.listener_default}.get(
+            self.model_preset, ReactFaceConfig.cpu_default)
         try:
             return build(**self.model)
         except (TypeError, ValueError) as exc:

@@ -174,6 +174,27 @@ def training_face_statistics(dataset) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def training_motion_statistics(dataset) -> np.ndarray:
+    """Spread ``(58,)`` of every clip's motion around its own resting face, over a split.
+
+    The motion of a clip is its coefficients minus
+    :func:`~reactface_ros.model.reactface.resting_face` of the whole clip; ``output:
+    anchored`` models divide motion by this (``motion_std``).
+    """
+    from reactface_ros.model.reactface import resting_face
+
+    squares, count = None, 0
+    for clip in dataset.layout.clips():
+        c = torch.from_numpy(np.asarray(dataset.coefficients(clip), dtype=np.float32))
+        motion = (c - resting_face(c)[None]).double().numpy()
+        sq = (motion * motion).sum(0)
+        squares = sq if squares is None else squares + sq
+        count += len(c)
+    if not count:
+        raise ValueError("the training split has no frames to compute the motion spread from")
+    return np.sqrt(squares / count).astype(np.float32)
+
+
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Tensors of a collated batch on ``device`` (face crops stay uint8)."""
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
@@ -188,11 +209,32 @@ def loss_weights(config: TrainConfig):
     return LossWeights(kl=config.kl_weight, smooth=config.smooth_weight,
                        diversity=config.diversity_weight, diversity_sigma=config.diversity_sigma,
                        resting_face=config.resting_face_weight,
-                       matching=config.appropriate_matching)
+                       matching=config.appropriate_matching,
+                       matching_relax=config.matching_relax)
+
+
+def batch_anchor(module, batch: dict[str, Any], neutral_prob: float = 0.0,
+                 rng: np.random.Generator | None = None) -> torch.Tensor | None:
+    """Anchor faces ``(B, 58)`` of a batch: each row's listener resting face.
+
+    With probability ``neutral_prob`` (drawn from ``rng``) a row gets the neutral face
+    instead. ``None`` for models without ``output: anchored``.
+    """
+    from reactface_ros.model.reactface import neutral_face, resting_face
+
+    if not module.anchored:
+        return None
+    anchor = resting_face(batch["listener_3dmm"].to(module.device))
+    if neutral_prob > 0 and rng is not None:
+        pick = torch.from_numpy(rng.random(anchor.shape[0]) < neutral_prob).to(anchor.device)
+        neutral = anchor.new_tensor(neutral_face())[None].expand_as(anchor)
+        anchor = torch.where(pick[:, None], neutral, anchor)
+    return anchor
 
 
 def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
-               teacher_forced: bool, seed: int | None = None) -> dict[str, torch.Tensor]:
+               teacher_forced: bool, seed: int | None = None, own_history: bool = False,
+               rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
     """The five loss terms and their total for one batch.
 
     Parameters
@@ -209,19 +251,25 @@ def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
         Feed the real listener reaction as the CIE history.
     seed : int, optional
         Fixed sampling noise (validation); ``None`` draws from torch's generator.
+    own_history : bool
+        Scheduled sampling: the model's own history, all windows in one parallel pass.
+    rng : np.random.Generator, optional
+        Draws which rows get the neutral anchor (``neutral_anchor``); ``None``: none do.
     """
     from reactface_ros.model.losses import reactface_loss
 
     listener = batch["listener_3dmm"] if teacher_forced else None
+    anchor = batch_anchor(module, batch, config.neutral_anchor, rng)
     out = model(batch["speaker_audio"], batch["speaker_face"], listener,
-                num_samples=config.num_samples, seed=seed)
+                num_samples=config.num_samples, seed=seed, listener_face=anchor,
+                own_history=own_history and not teacher_forced)
     out.reactions = out.reactions.float()
     out.speaker_reconstruction = out.speaker_reconstruction.float()
     out.mu, out.logvar = out.mu.float(), out.logvar.float()
     if teacher_forced and config.teacher_forced_target == "own":
-        appropriate, valid = module.normalise(batch["listener_3dmm"])[:, None], None
+        appropriate, valid = module.reaction_targets(batch["listener_3dmm"])[:, None], None
     else:
-        appropriate = module.normalise(batch["appropriate_listener_3dmm"])
+        appropriate = module.reaction_targets(batch["appropriate_listener_3dmm"])
         valid = batch["appropriate_mask"]
     return reactface_loss(out, appropriate, module.normalise(batch["speaker_3dmm"]), valid,
                           loss_weights(config))
@@ -294,10 +342,12 @@ def _autocast(device: torch.device, config: TrainConfig):
     return nullcontext()
 
 
-def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray | None = None):
+def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray | None = None,
+                motion_std: np.ndarray | None = None):
     """A freshly initialised ReactFace (seeded) with the training face statistics.
 
-    ``std_face`` is used only when the model normalises with ``standard``.
+    ``std_face`` is used only when the model normalises with ``standard``, ``motion_std``
+    (required then) only with ``output: anchored``.
     """
     from reactface_ros.model import ReactFace
 
@@ -305,6 +355,11 @@ def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray
     model = ReactFace(config.model_config())
     standard = model.config.normalisation == "standard"
     model.set_normalisation(mean_face, std_face if standard else None)
+    if model.anchored:
+        if motion_std is None:
+            raise ValueError("an output: anchored model needs motion_std (the training "
+                             "split's motion spread, training_motion_statistics)")
+        model.set_motion_scale(motion_std)
     return model
 
 
@@ -375,7 +430,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
         ensure_face_features(jobs, crop, progress=config.progress)
     env.barrier()
 
-    model = build_model(config, *training_face_statistics(train_ds)).to(device)
+    motion_std = (training_motion_statistics(train_ds)
+                  if model_cfg.output == "anchored" else None)
+    model = build_model(config, *training_face_statistics(train_ds), motion_std).to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
                                   weight_decay=config.weight_decay)
@@ -424,13 +481,16 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
             for batch in bar:
                 batch = move_batch(batch, device)
                 rng = np.random.default_rng([config.seed, step, 1])
-                teacher = bool(rng.random() < config.teacher_forcing)
+                draw = rng.random()
+                teacher = bool(draw < config.teacher_forcing)
+                own = (not teacher) and draw < config.teacher_forcing + config.own_history
                 torch.manual_seed(step_seed(config.seed, step, env.rank))
                 lr = learning_rate(config, step, total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with _autocast(device, config):
-                    terms = batch_loss(net, model, batch, config, teacher)
+                    terms = batch_loss(net, model, batch, config, teacher, own_history=own,
+                                       rng=rng)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(terms["total"]).backward()
                 if config.grad_clip is not None:
@@ -445,7 +505,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
                     raise FloatingPointError(f"the training loss became {values['total']} at "
                                              f"step {step}; lower lr or check the data")
                 result.history.append({"step": step, "epoch": epoch + 1,
-                                       "teacher_forced": float(teacher), **values})
+                                       "teacher_forced": float(teacher),
+                                       "own_history": float(own), **values})
                 for k in LOSS_TERMS:
                     window[k].append(values[k])
                 bar.set_postfix(loss=f"{values['total']:.4f}")
