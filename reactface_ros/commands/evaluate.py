@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fr-dist", action="store_true",
                         help="skip FRDist (DTW, the slowest metric)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-contingency", action="store_true",
+                        help="skip contingency (smile-back and nods in the speaker's pauses)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -38,11 +40,16 @@ def run(args: argparse.Namespace) -> int:
                                   max_rows=args.max_rows, mirror=not args.speaker_to_listener,
                                   baselines=not args.no_baselines,
                                   fr_dist=not args.no_fr_dist, plots=not args.no_plots,
-                                  device=args.device)
+                                  contingency=not args.no_contingency, device=args.device)
         result = evaluate_checkpoint(args.checkpoint, args.data_root, args.out, config)
     except (CheckpointError, DatasetLayoutError, FileNotFoundError, ValueError) as exc:
         print(f"reactface evaluate: {exc}", file=sys.stderr)
         return 1
     print(markdown_report(result))
+    if "contingency" in result:
+        from reactface_ros.evaluate.contingency import summary_line
+
+        for name, m in result["contingency"]["methods"].items():
+            print(summary_line(name, m["summary"]))
     print(f"wrote {args.out}/metrics.json, metrics.md and plots")
     return 0

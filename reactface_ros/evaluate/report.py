@@ -16,8 +16,40 @@ def _table(scores: dict[str, dict], space: str, metrics) -> list[str]:
     return lines
 
 
+def _num(v, spec: str = ".2f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def contingency_table(section: dict[str, Any]) -> list[str]:
+    """Markdown lines of the contingency section: one row per method."""
+    d = section["definitions"]
+    lines = [
+        "## Contingency (does the listener react to this speaker?)",
+        "",
+        f"Per speaker session, the best of its samples: smile-back r = {d['smile_r']}; "
+        f"control = the same against other speakers (chance); amplitude = {d['amplitude']}; "
+        f"nod ratio = {d['nod_ratio']}. A sample smiles back when r >= "
+        f"{d['smile_r_threshold']}, r >= control + {d['smile_control_margin']} and amplitude "
+        f">= {d['smile_amplitude_threshold']}; it nods when the ratio is >= "
+        f"{d['nod_ratio_threshold']}. Sessions are unique speaker clips; \"both\" needs one "
+        f"sample that does both. Means are over sessions (null values skipped).",
+        "",
+        "| Method | smile r (best) | control | amplitude | nod ratio | smile r (all samples) "
+        "| sessions smile | sessions nod | sessions both |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in section["methods"].items():
+        s = m["summary"]
+        n = s["speakers"]
+        lines.append(
+            f"| {name} | {_num(s['best_smile_r'])} | {_num(s['best_control'])} | "
+            f"{_num(s['best_amplitude'])} | {_num(s['best_nod_ratio'])} | {_num(s['smile_r'])} "
+            f"| {s['speakers_smile']}/{n} | {s['speakers_nod']}/{n} | {s['speakers_both']}/{n} |")
+    return lines
+
+
 def markdown_report(result: dict[str, Any]) -> str:
-    """The report text: set-up, both metric tables and the streaming speed."""
+    """The report text: set-up, both metric tables, the streaming speed and contingency."""
     scores = result["metrics"]
     s = result["streaming"]
     lines = [
@@ -43,6 +75,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         "",
         *_table(scores, "emotion", METRICS_EMOTION),
     ]
+    if result.get("contingency"):
+        lines += ["", *contingency_table(result["contingency"])]
     if result.get("notes"):
         lines += ["", *[f"- {note}" for note in result["notes"]]]
     return "\n".join(lines) + "\n"

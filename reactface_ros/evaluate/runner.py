@@ -3,7 +3,8 @@
 For every row of a split, the speaker's audio and face input are pushed frame by frame into a
 :class:`reactface_ros.streaming.ReactionStream` (M samples, offline replay), exactly as the live
 system receives them; the generated ``(N, M, T, 58)`` reactions and the baselines' are scored
-by :func:`~reactface_ros.evaluate.scoring.score_reactions`, and ``metrics.json``,
+by :func:`~reactface_ros.evaluate.scoring.score_reactions`, their contingency (smile-back and
+nods in pauses, :mod:`reactface_ros.evaluate.contingency`) is measured, and ``metrics.json``,
 ``metrics.md`` and PNG plots are written.
 """
 from __future__ import annotations
@@ -27,6 +28,8 @@ MODEL_NAME = "ReactFace (streaming)"
 #: The row's own real listener reaction repeated M times: the ceiling of FRCorr and the
 #: synchrony of real reactions (FRSyn), for reference.
 REFERENCE_NAME = "Real listener (reference)"
+#: Every real reaction appropriate to the row's speaker (the neighbour matrix): contingency only.
+APPROPRIATE_NAME = "Real appropriate listeners"
 
 
 @dataclass
@@ -57,7 +60,9 @@ class EvaluationConfig:
     plots : bool
         Write the PNG plots.
     plot_clips : int
-        Clips drawn in the reaction-curve plot.
+        Clips drawn in the reaction-curve plot (and speaker sessions in the contingency plot).
+    contingency : bool
+        Measure smile-back and nods in pauses (the ``contingency`` section).
     face_feature_dir : str or None
         Face-feature cache folder (default ``<root>/face_features``).
     device : str
@@ -77,6 +82,7 @@ class EvaluationConfig:
     max_rows: int | None = None
     plots: bool = True
     plot_clips: int = 3
+    contingency: bool = True
     face_feature_dir: str | None = None
     device: str = "cpu"
     progress: bool = True
@@ -244,11 +250,76 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
             "emotion": "REACT challenge: 25-d emotion derived from the coefficients with the "
                        "package's rules, FRCorr summed over M, weighted-DTW FRDist"},
         "notes": notes, "metrics": scores}
+    speech = None
+    if cfg.contingency:
+        speech, result["contingency"] = _contingency(
+            methods, rows, speakers, listeners, audio, neighbours, ds.neighbours_source, t,
+            _control_pool(data_root, cfg))
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     write_report(result, out / "metrics.md")
     if cfg.plots:
         result["plots"] = write_plots(out, methods, listeners, speakers, scores,
                                       cfg.plot_clips)
+        if speech is not None:
+            from reactface_ros.evaluate.plots import write_contingency_plot
+
+            result["contingency"]["plot"] = write_contingency_plot(
+                out, result["contingency"], methods, listeners, speakers, speech,
+                cfg.plot_clips)
         (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def _control_pool(data_root: str | Path, cfg: EvaluationConfig) -> dict[str, np.ndarray]:
+    """Training-split speakers that fill a session's control: clip -> ``(T, 58)`` coefficients.
+
+    Only the listed speakers (never a listener clip of a mirrored row), at most
+    :data:`~reactface_ros.evaluate.contingency.MAX_CONTROL_SPEAKERS`, evenly spread; used
+    when the evaluated split has too few unrelated speakers of its own.
+    """
+    from reactface_ros.data import open_layout
+    from reactface_ros.data.layouts import load_coefficients
+    from reactface_ros.evaluate.contingency import MAX_CONTROL_SPEAKERS
+
+    if cfg.train_split == cfg.split:
+        return {}
+    try:
+        lay = open_layout(data_root, cfg.train_split, cfg.layout)
+        clips = list(dict.fromkeys(r.speaker for r in lay.rows[:lay.num_pairs]))
+        if not clips:
+            return {}
+        pick = np.unique(np.linspace(0, len(clips) - 1, min(len(clips), MAX_CONTROL_SPEAKERS))
+                         .round().astype(int))
+        return {clips[i]: np.asarray(load_coefficients(lay.coefficients_path(clips[i])),
+                                     np.float32) for i in pick}
+    except (FileNotFoundError, ValueError, OSError):
+        return {}
+
+
+def _contingency(methods: dict[str, np.ndarray], rows, speakers: np.ndarray,
+                 listeners: np.ndarray, audio: dict[str, np.ndarray], neighbours: np.ndarray,
+                 neighbours_source: str, t: int, control_pool: dict[str, np.ndarray]
+                 ) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Contingency of every method (and of the real appropriate reactions) on the rows.
+
+    Returns the ``(N,)`` per-row ``(T,)`` speaker voice activity and the report section.
+    """
+    from reactface_ros.evaluate.contingency import contingency_report, voice_activity
+
+    vad = {clip: voice_activity(a, t) for clip, a in audio.items()}
+    speech = [vad[r.speaker] for r in rows]
+    appropriate = [np.flatnonzero(neighbours[k]) for k in range(len(rows))]
+    # A row's control speakers are unrelated to its session: not its speaker, its listener
+    # or any listener appropriate to it (which, mirrored, are speakers of other rows).
+    exclude = [{r.speaker, r.listener} | {rows[j].listener for j in appropriate[k]}
+               for k, r in enumerate(rows)]
+    # The reference row is M copies of one reaction: score it once.
+    scored: dict[str, Any] = {name: listeners[:, None] if name == REFERENCE_NAME else p
+                              for name, p in methods.items()}
+    if (REFERENCE_NAME in methods and neighbours_source == "file"
+            and all(len(a) for a in appropriate)):
+        scored[APPROPRIATE_NAME] = [listeners[a] for a in appropriate]
+    report = contingency_report(scored, speakers, speech, [r.speaker for r in rows], exclude,
+                                control_pool)
+    return speech, report
