@@ -429,7 +429,11 @@ class ReactFace(nn.Module):
         """
         if not self.anchored:
             return self.denormalise(reactions)
-        return reactions.float() * self.motion_std + anchor[:, None, :]
+        out = reactions.float() * self.motion_std + anchor[:, None, :]
+        # The composition keeps blendshapes inside [0, 1]; this only removes the float
+        # rounding (~1e-7) of going through motion units and back.
+        out[..., :NUM_BLENDSHAPES] = out[..., :NUM_BLENDSHAPES].clamp(0.0, 1.0)
+        return out
 
     def reaction_targets(self, coeffs: torch.Tensor) -> torch.Tensor:
         """Real reactions ``(..., T, 58)`` -> what the losses and the history compare.

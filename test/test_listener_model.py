@@ -1,0 +1,204 @@
+"""The reacting listener: anchored output, persona slots, context path, smooth noise, the
+own-history training pass, listener face files and WTA matching."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from reactface_ros.constants import BLENDSHAPE_INDEX, NUM_BLENDSHAPES
+from reactface_ros.listener_face import load_listener_face, neutral_listener_face
+from reactface_ros.model import ReactFace, ReactFaceConfig
+from reactface_ros.model.losses import appropriate_reconstruction_loss
+from reactface_ros.model.reactface import resting_face
+from reactface_ros.streaming import ReactionStream
+
+TINY = dict(hidden_size=16, num_heads=2, ff_size=32, latent_size=8, horizon=12, n_mels=16,
+            period=4, window=8, dropout=0.0)
+
+
+def listener_model(seed: int = 0, **overrides) -> ReactFace:
+    torch.manual_seed(seed)
+    model = ReactFace(ReactFaceConfig.listener_default(**{**TINY, **overrides})).eval()
+    rng = np.random.default_rng(seed)
+    model.set_normalisation(model.mean_face.numpy() + rng.normal(0, 0.05, 58),
+                            rng.uniform(0.02, 0.3, 58))
+    model.set_motion_scale(rng.uniform(0.01, 0.1, 58))
+    return model
+
+
+def inputs(t: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    audio = (0.1 * rng.standard_normal(t * 640)).astype(np.float32)
+    face = rng.random((t, 59)).astype(np.float32)
+    face[:, 58] = 1.0
+    return audio, face
+
+
+def a_listener_face() -> np.ndarray:
+    face = neutral_listener_face()
+    face[:NUM_BLENDSHAPES] = np.linspace(0.0, 0.6, NUM_BLENDSHAPES)
+    face[52:55] += [0.1, -0.2, 0.05]
+    return face
+
+
+def test_stream_equals_whole_sequence_with_anchor_and_persona():
+    model = listener_model()
+    audio, face = inputs(45)
+    anchor = a_listener_face()
+    for persona in (None, 2):
+        ref = model.generate(audio[None], face[None], num_samples=3, seed=5,
+                             listener_face=anchor, persona=persona)[0].numpy()
+        stream = ReactionStream(model, num_samples=3, seed=5, listener_face=anchor,
+                                persona=persona)
+        wins = []
+        for i in range(45):
+            wins += stream.push_audio(audio[i * 640:(i + 1) * 640], 16000, i / 25)
+            wins += stream.push_face(face[i], i / 25)
+        wins += stream.flush()
+        out = np.concatenate([w.reactions for w in wins], axis=1)
+        np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
+
+
+def test_own_history_pass_equals_autoregressive_generation():
+    """The parallel training pass over the model's own history computes the same reactions
+    as the window-by-window path (eval mode, same noise), and gradients reach the decoder."""
+    model = listener_model(1)
+    audio, face = inputs(40, 1)
+    a, f = torch.from_numpy(audio)[None].repeat(2, 1), torch.from_numpy(face)[None].repeat(2, 1, 1)
+    anchor = torch.from_numpy(np.stack([a_listener_face(), neutral_listener_face()]))
+    with torch.no_grad():
+        ar = model(a, f, num_samples=3, seed=3, listener_face=anchor)
+    own = model(a, f, num_samples=3, seed=3, listener_face=anchor, own_history=True)
+    torch.testing.assert_close(own.reactions, ar.reactions, atol=1e-5, rtol=0)
+    torch.testing.assert_close(own.mu, ar.mu, atol=1e-5, rtol=0)
+    own.reactions.square().mean().backward()
+    assert model.lrd.in_proj.weight.grad is not None
+    assert float(model.persona.grad.abs().sum()) > 0
+    assert float(model.context.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="exclusive"):
+        model(a, f, a.new_zeros(2, 40, 58), own_history=True)
+
+
+def test_causal_with_anchor_and_context_path():
+    model = listener_model(2)
+    audio, face = inputs(48, 2)
+    ref = model.generate(audio[None], face[None], num_samples=2, seed=1)
+    audio2, face2 = audio.copy(), face.copy()
+    audio2[30 * 640:] = 1.0
+    face2[30:, :58] = 0.9
+    out = model.generate(audio2[None], face2[None], num_samples=2, seed=1)
+    assert torch.equal(out[:, :, :30], ref[:, :, :30])
+    assert not torch.equal(out[:, :, 30:], ref[:, :, 30:])
+
+
+def test_faces_are_valid_by_construction():
+    """Even a wildly wrong head cannot produce blendshapes outside [0, 1] or a pose far from
+    the anchor (the renderer never has to clamp)."""
+    model = listener_model(3)
+    with torch.no_grad():
+        model.slbs.head.weight.mul_(500.0)
+        model.slbs.head.bias.fill_(40.0)
+    audio, face = inputs(32, 3)
+    anchor = a_listener_face()
+    out = model.generate(audio[None], face[None], num_samples=4, seed=0,
+                         listener_face=anchor)[0].numpy()
+    bs = out[..., :NUM_BLENDSHAPES]
+    assert bs.min() >= 0.0 and bs.max() <= 1.0
+    assert bs.max() > 0.99                       # the head really was pushed to the limit
+    offset = np.abs(out[..., 52:] - anchor[52:])
+    assert np.all(offset <= np.array([0.6, 0.6, 0.6, 0.25, 0.25, 0.4]) + 1e-5)
+
+
+def test_persona_picks_one_slot_for_every_sample():
+    model = listener_model(4)
+    audio, face = inputs(24, 4)
+    mixed = model.generate(audio[None], face[None], num_samples=4, seed=2)[0]
+    for k in range(4):
+        only = model.generate(audio[None], face[None], num_samples=4, seed=2, persona=k)[0]
+        # sample k draws the same noise and uses slot k in both runs
+        torch.testing.assert_close(only[k], mixed[k], atol=1e-6, rtol=0)
+    assert not torch.allclose(mixed[0], mixed[1], atol=1e-4)
+    with pytest.raises(ValueError, match="persona must be an integer in"):
+        model.generate(audio[None], face[None], num_samples=2, persona=4)
+    plain = ReactFace(ReactFaceConfig(**TINY))
+    with pytest.raises(ValueError, match="no persona slots"):
+        plain.persona_slots(2, 0)
+
+
+def test_anchor_moves_the_resting_face_and_is_validated():
+    model = listener_model(5)
+    audio, face = inputs(24, 5)
+    anchor = a_listener_face()
+    out = model.generate(audio[None], face[None], num_samples=2, seed=0,
+                         listener_face=anchor)[0].numpy()
+    # the reaction stays around the given face, not around the training mean face
+    assert np.abs(np.median(out[..., :NUM_BLENDSHAPES], axis=(0, 1))
+                  - anchor[:NUM_BLENDSHAPES]).mean() < 0.15
+    bad = anchor.copy()
+    bad[BLENDSHAPE_INDEX["jawOpen"]] = 1.5
+    with pytest.raises(ValueError, match="blendshapes must lie in"):
+        model.generate(audio[None], face[None], listener_face=bad)
+    with pytest.raises(ValueError, match="listener_face must be"):
+        model.generate(audio[None], face[None], listener_face=np.zeros(57))
+
+
+def test_listener_face_files(tmp_path):
+    names = tmp_path / "robot.json"
+    names.write_text(json.dumps({"mouthSmileLeft": 0.2, "browInnerUp": 0.1,
+                                 "rotation": [3.1, 0.0, 0.0]}))
+    face = load_listener_face(names)
+    assert face[BLENDSHAPE_INDEX["mouthSmileLeft"]] == pytest.approx(0.2)
+    assert face[52] == pytest.approx(3.1) and face[57] == pytest.approx(1.84)
+    arr = tmp_path / "robot.npy"
+    np.save(arr, face)
+    np.testing.assert_array_equal(load_listener_face(arr), face)
+    (tmp_path / "typo.json").write_text(json.dumps({"mouthSmileLeftt": 0.2}))
+    with pytest.raises(ValueError, match="unknown key 'mouthSmileLeftt'"):
+        load_listener_face(tmp_path / "typo.json")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="not a plain numeric"):
+        load_listener_face(tmp_path / "obj.npy")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_listener_face(tmp_path / "missing.json")
+
+
+def test_checkpoint_round_trip_keeps_motion_scale(tmp_path):
+    model = listener_model(6)
+    model.save_pretrained(tmp_path / "ckpt")
+    back = ReactFace.from_pretrained(tmp_path / "ckpt")
+    torch.testing.assert_close(back.motion_std, model.motion_std)
+    audio, face = inputs(16, 6)
+    torch.testing.assert_close(back.generate(audio[None], face[None], num_samples=2, seed=1),
+                               model.generate(audio[None], face[None], num_samples=2, seed=1))
+
+
+def test_resting_face_ignores_expression_episodes():
+    t = torch.zeros(100, 58)
+    t[:, :NUM_BLENDSHAPES] = 0.2
+    t[20:60, BLENDSHAPE_INDEX["mouthSmileLeft"]] = 0.9      # a long smile: 40 % of the clip
+    t[:, 52] = torch.linspace(3.0, 3.2, 100)
+    rest = resting_face(t)
+    assert float(rest[BLENDSHAPE_INDEX["mouthSmileLeft"]]) == pytest.approx(0.2)
+    assert float(rest[52]) == pytest.approx(3.1, abs=0.01)
+
+
+def test_wta_matching_trains_only_the_winner():
+    """Each appropriate reaction pulls only its closest sample; others get relax * sample."""
+    real = torch.zeros(1, 2, 4, 58)
+    real[:, 1] = 2.0
+    pred = torch.zeros(1, 3, 4, 58)
+    pred[:, 1] = 1.9
+    pred[:, 2] = 5.0
+    pred.requires_grad_(True)
+    loss = appropriate_reconstruction_loss(pred, real, matching="wta", relax=0.0)
+    loss.backward()
+    g = pred.grad.abs().sum(dim=(0, 2, 3))
+    assert g[0] == 0 and g[1] > 0 and g[2] == 0        # sample 0 is exact, 2 wins nothing
+    # by hand: coverage = mean(0, smoothl1(0.1)) = 0.5 * 0.5 * 0.01
+    assert float(loss.detach()) == pytest.approx(0.5 * 0.5 * 0.01, rel=1e-5)
+    relaxed = appropriate_reconstruction_loss(pred.detach(), real, matching="wta", relax=0.1)
+    sample = appropriate_reconstruction_loss(pred.detach(), real, matching="sample")
+    assert float(relaxed) == pytest.approx(float(loss.detach()) + 0.1 * float(sample), rel=1e-5)
