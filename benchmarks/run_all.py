@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("bench_render", "bench_face_analysis", "bench_streaming", "bench_metrics",
-           "bench_graph")
+           "bench_train", "bench_graph")
 
 
 def main(argv: list[str]) -> int:

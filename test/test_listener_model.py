@@ -16,7 +16,7 @@ from reactface_ros.model.reactface import resting_face
 from reactface_ros.streaming import ReactionStream
 
 TINY = dict(hidden_size=16, num_heads=2, ff_size=32, latent_size=8, horizon=12, n_mels=16,
-            period=4, window=8, dropout=0.0)
+            period=4, window=8, dropout=0.0, cie_pool=4)
 
 
 def listener_model(seed: int = 0, **overrides) -> ReactFace:

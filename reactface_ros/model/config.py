@@ -82,6 +82,11 @@ class ReactFaceConfig:
         every sample the slot a caller picks, so a robot can keep one consistent character;
         trained by winner-takes-all matching, each slot specialises in one kind of
         appropriate reaction.
+    cie_pool : int
+        Frames averaged into one CIE history token (1: one token per past frame, as the
+        paper). ``window`` pools each past window into one token: the CIE, re-run every
+        window, then attends over ``horizon / window`` tokens instead of ``horizon``, which
+        is most of the cost of generating (and of training on the generation path).
     context_path : bool
         Feed the CIE's context (its output at the mu token) to the listener reaction decoder
         directly, so speaker and history reach the decoder without passing through the noisy
@@ -138,6 +143,7 @@ class ReactFaceConfig:
     output: str = "coefficients"
     personas: int = 0
     context_path: bool = False
+    cie_pool: int = 1
     normalisation: str = "mean"
     dropout: float = 0.1
     speaker_layers: int = 1
@@ -177,10 +183,11 @@ class ReactFaceConfig:
 
         Anchored output (motion relative to the listener's own face, valid by construction),
         standard normalisation, 4 persona slots, the deterministic context path, smooth noise
-        with a bounded sigma.
+        with a bounded sigma, one CIE history token per past window.
         """
         base: dict[str, Any] = dict(output="anchored", normalisation="standard", personas=4,
-                                    context_path=True, noise="smooth", max_sigma=0.5)
+                                    context_path=True, noise="smooth", max_sigma=0.5,
+                                    cie_pool=8)
         base.update(overrides)
         return cls(**base)
 
@@ -249,6 +256,12 @@ class ReactFaceConfig:
         if isinstance(self.personas, bool) or not isinstance(self.personas, int) \
                 or self.personas < 0:
             raise ValueError(f"personas must be a non-negative integer, got {self.personas!r}")
+        if isinstance(self.cie_pool, bool) or not isinstance(self.cie_pool, int) \
+                or self.cie_pool < 1 or self.window % self.cie_pool \
+                or self.horizon % self.cie_pool:
+            raise ValueError(f"cie_pool must be a positive integer dividing window "
+                             f"({self.window}) and horizon ({self.horizon}), got "
+                             f"{self.cie_pool!r}")
         if not isinstance(self.context_path, bool):
             raise ValueError(f"context_path must be true or false, got {self.context_path!r}")
         if self.normalisation not in NORMALISATIONS:

@@ -493,7 +493,10 @@ class ReactFace(nn.Module):
         cfg = self.config
         w, k = cfg.window, cfg.audio_tokens_per_frame
         length = past.shape[1]
-        offsets = torch.arange(length, 0, -1, device=past.device)
+        pool = cfg.cie_pool
+        offsets = torch.arange(length, 0, -pool, device=past.device)
+        if pool > 1:   # the history is always whole windows, so whole tokens
+            past = past.reshape(past.shape[0], length // pool, pool, past.shape[-1]).mean(dim=2)
         mu, logvar, ctx = self.cie(past + self.history_pe[offsets].to(past.dtype)[None])
         z, e = self._latent(mu, logvar, eps, z_prev, e_prev)
         latents = interpolate_latents(z if z_prev is None else z_prev, z, w)
@@ -579,6 +582,10 @@ class ReactFace(nn.Module):
         q = torch.arange(h, device=hist.device)
         starts = torch.arange(n_win, device=hist.device)[:, None] * w
         valid = (starts - h + q[None, :] >= 0).repeat(b * mh, 1)                 # (BMh N, H)
+        pool = cfg.cie_pool
+        if pool > 1:   # tokens are whole windows: all valid or all padding
+            windows = windows.reshape(windows.shape[0], h // pool, pool, d).mean(dim=2)
+            valid, q = valid[:, ::pool], q[::pool]
         pe = self.history_pe[h - q].to(hist.dtype)
         mu, logvar, ctx = self.cie(windows + pe[None], valid)
         mu, logvar, ctx = (x.reshape(b, mh, n_win, -1).expand(b, m, n_win, -1)

@@ -185,7 +185,7 @@ def training_motion_statistics(dataset) -> np.ndarray:
 
     squares, count = None, 0
     for clip in dataset.layout.clips():
-        c = torch.from_numpy(np.asarray(dataset.coefficients(clip), dtype=np.float32))
+        c = torch.from_numpy(np.array(dataset.coefficients(clip), dtype=np.float32))
         motion = (c - resting_face(c)[None]).double().numpy()
         sq = (motion * motion).sum(0)
         squares = sq if squares is None else squares + sq
