@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("reactface_ros.commands.render", "render listener reactions side by side to mp4"),
     "run": ("reactface_ros.commands.run", "run the live ROS 2 node graph (microphone + camera)"),
     "bag-eval": ("reactface_ros.commands.bag_eval", "score a recorded session (metrics, latency)"),
+    "bag-repair": ("reactface_ros.commands.bag_repair",
+                   "write an indexed copy of an interrupted or truncated MCAP recording"),
     "synth": ("reactface_ros.commands.synth", "generate a synthetic dyadic reaction dataset"),
     "generate": ("reactface_ros.commands.generate", "generate reactions to a speaker video"),
 }
