@@ -95,7 +95,7 @@ def test_bag_repair_errors_are_one_line(tmp_path, capsys):
     assert "not found" in capsys.readouterr().out
 
 
-def _write_clip(path, frames: int = 100, size: int = 128) -> None:
+def _write_clip(path, frames: int = 100, size: int = 128, audio_track: bool = True) -> None:
     import av
 
     from reactface_ros.render import make_renderer
@@ -118,12 +118,14 @@ def _write_clip(path, frames: int = 100, size: int = 128) -> None:
         vs = out.add_stream("libx264", rate=25)
         vs.width = vs.height = size
         vs.pix_fmt = "yuv420p"
-        aus = out.add_stream("pcm_s16le", rate=sr, layout="mono")
+        aus = out.add_stream("pcm_s16le", rate=sr, layout="mono") if audio_track else None
         for i in range(frames):
             for packet in vs.encode(av.VideoFrame.from_ndarray(images[i % 6], format="rgb24")):
                 out.mux(packet)
         for packet in vs.encode():
             out.mux(packet)
+        if aus is None:
+            return
         frame = av.AudioFrame.from_ndarray(audio, format="s16", layout="mono")
         frame.sample_rate = sr
         for packet in aus.encode(frame):
