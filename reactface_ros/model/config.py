@@ -231,4 +231,7 @@ class ReactFaceConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        from reactface_ros.config_checks import check_field_types
+
+        check_field_types(cls, data)
         return cls(**data)

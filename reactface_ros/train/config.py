@@ -184,8 +184,8 @@ class TrainConfig:
         if not 0.0 <= self.teacher_forcing <= 1.0:
             raise TrainConfigError(f"teacher_forcing must be a probability in [0, 1], got "
                                    f"{self.teacher_forcing}")
-        if not self.lr > 0:
-            raise TrainConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < float("inf"):
+            raise TrainConfigError(f"lr must be > 0 and finite, got {self.lr}")
         for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight",
                      "resting_face_weight"):
             if getattr(self, name) < 0:
@@ -229,6 +229,9 @@ class TrainConfig:
                                    f"{sorted(known)}")
         build = ReactFaceConfig.paper if self.model_preset == "paper" else \
             ReactFaceConfig.cpu_default
+        from reactface_ros.config_checks import check_field_types
+
+        check_field_types(ReactFaceConfig, self.model, TrainConfigError, "model.")
         try:
             return build(**self.model)
         except (TypeError, ValueError) as exc:
