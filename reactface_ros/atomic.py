@@ -71,8 +71,11 @@ def save_npy(path: str | Path, array) -> Path:
 
 
 def terminate_as_exit() -> None:
-    """Turn SIGTERM into ``SystemExit(143)`` in the main thread, so ``finally`` blocks (and
-    :func:`atomic_path`'s clean-up) run when a command is terminated."""
+    """Turn SIGTERM into ``SystemExit(143)`` in the main thread.
+
+    ``finally`` blocks (and :func:`atomic_path`'s clean-up) then run when a command is
+    terminated.
+    """
     import threading
 
     if threading.current_thread() is not threading.main_thread():

@@ -201,7 +201,7 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> tuple[lis
 def repair_bag(src: str | Path, dst: str | Path) -> BagReport:
     """Write an indexed copy of ``src`` (every complete record) to ``dst``, atomically."""
     from mcap.records import Attachment, Channel, Header, Message, Metadata, Schema
-    from mcap.writer import CompressionType, Writer
+    from mcap.writer import Writer
 
     from reactface_ros.atomic import atomic_path
 

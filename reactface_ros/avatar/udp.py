@@ -129,8 +129,8 @@ class UdpSender:
             self.stats.errors += 1
             self.stats.refused += 1
             self.stats.last_error = (f"nothing is listening on {self.address[0]}:"
-                                     f"{self.address[1]} (UDP, connection refused); start the avatar application "
-                                     "or check the port")
+                                     f"{self.address[1]} (UDP, connection refused); start "
+                                     "the avatar application or check the port")
             if self.stats.refused == 1:          # said once, not per frame
                 logger.warning("%s", self.stats.last_error)
             return False
