@@ -99,7 +99,7 @@ def test_generate_bad_videos_and_the_real_out_path(tmp_path, checkpoint):
 def test_run_with_a_broken_video_is_one_line(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    line = _one_error_line(_cli("run", "--video", empty, "--dry-run"))
+    line = _one_error_line(_cli("run", "--video", empty))
     assert str(empty) in line and "cannot decode" in line
 
 

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         graph_name, values, overrides = parse_settings(args)
-        if values.get("video"):
+        if values.get("video") and not args.dry_run:
             from reactface_ros.video import probe_video
 
             probe_video(values["video"], "--video")
