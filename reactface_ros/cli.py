@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: sub-command -> (module, one-line help)
@@ -22,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("reactface_ros.commands.render", "render listener reactions side by side to mp4"),
     "run": ("reactface_ros.commands.run", "run the live ROS 2 node graph (microphone + camera)"),
     "bag-eval": ("reactface_ros.commands.bag_eval", "score a recorded session (metrics, latency)"),
+    "bag-repair": ("reactface_ros.commands.bag_repair",
+                   "write an indexed copy of an interrupted or truncated MCAP recording"),
     "synth": ("reactface_ros.commands.synth", "generate a synthetic dyadic reaction dataset"),
     "generate": ("reactface_ros.commands.generate", "generate reactions to a speaker video"),
 }
@@ -52,7 +55,40 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"reactface {name}", description=COMMANDS[name][1])
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    from reactface_ros.atomic import terminate_as_exit
+
+    terminate_as_exit()   # SIGTERM unwinds like Ctrl-C: partial outputs are cleaned up
+    try:
+        return int(module.run(args) or 0)
+    except MemoryError as exc:
+        print(f"error: out of memory ({exc or 'allocation failed'}); use smaller sizes "
+              "(hidden_size, batch_size, --video-size)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a decoding or I/O error a command did not expect: one line
+        if not _is_input_error(exc) or os.environ.get("REACTFACE_TRACEBACK"):
+            raise
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    """Errors caused by the user's files or values (not bugs): shown as one line."""
+    try:
+        import av
+
+        if isinstance(exc, av.error.FFmpegError):
+            return True
+    except ImportError:
+        pass
+    return isinstance(exc, (OSError, EOFError))
+
+
+def _describe(exc: BaseException) -> str:
+    name = getattr(exc, "filename", None)
+    reason = (getattr(exc, "strerror", None) or str(exc)).strip()
+    if name:
+        return f"cannot read {name}: {reason}; check that it is a complete, playable file"
+    return reason
 
 
 if __name__ == "__main__":

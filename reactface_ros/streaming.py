@@ -27,6 +27,14 @@ Input policy (all counted in :attr:`ReactionStream.health`):
   ``max_lag_s=None`` waits forever (offline replay).
 * Caller errors raise ``ValueError``: wrong shapes or sizes, non-finite or decreasing stamps,
   a non-positive sample rate.
+* Implausible input (:mod:`reactface_ros.input_checks`) raises
+  :class:`~reactface_ros.input_checks.InputError` (a ``ValueError``) and is counted in
+  :attr:`ReactionStream.health` under the problem's name: finite face features out of range
+  (``face_out_of_range``), a sample rate outside 4-384 kHz (``audio_rate_out_of_range``), a
+  chunk longer than 10 s (``audio_chunk_too_long``). The rejected input leaves no trace.
+* The model state never becomes non-finite: a window whose reactions or state are not finite
+  is not returned, counted in ``nonfinite_windows``, and the state before it is kept (the
+  timeline moves on by one window).
 """
 from __future__ import annotations
 
@@ -38,6 +46,7 @@ import torch
 
 from reactface_ros.constants import (AUDIO_SAMPLE_RATE, FACE_FEATURE_DIM, FPS,
                                      SAMPLES_PER_FRAME)
+from reactface_ros.input_checks import InputError, check_audio_chunk, check_face_features
 from reactface_ros.model.audio import StreamingResampler, to_mono_float
 
 
@@ -81,10 +90,28 @@ class StreamHealth:
     audio_gap_samples: int = 0
     audio_overlap_samples: int = 0
     audio_filled_samples: int = 0
+    face_out_of_range: int = 0
+    audio_rate_out_of_range: int = 0
+    audio_chunk_too_long: int = 0
+    nonfinite_windows: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Counters as a plain dict."""
         return asdict(self)
+
+
+def state_is_finite(state) -> bool:
+    """True when every tensor of a stream state (histories, latent, encoder caches) is finite."""
+    def finite(value) -> bool:
+        if isinstance(value, torch.Tensor):
+            return not value.is_floating_point() or bool(torch.isfinite(value).all())
+        if isinstance(value, dict):
+            return all(finite(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return all(finite(v) for v in value)
+        return True
+    return all(finite(getattr(state, k)) for k in
+               ("speaker", "face_keys", "audio_keys", "past", "z_prev", "e_prev"))
 
 
 def _finite_stamp(stamp: float, what: str) -> float:
@@ -207,12 +234,20 @@ class ReactionStream:
         if x.shape != (FACE_FEATURE_DIM,):
             raise ValueError(f"blendshapes stream expects face features of shape "
                              f"({FACE_FEATURE_DIM},) (FaceFeatures.to_vector()), got {x.shape}")
-        x = x.astype(np.float32)
+        x = self._checked(check_face_features, x)
         if not np.all(np.isfinite(x)):
             self.health.nonfinite_face_frames += 1
         if not (np.all(np.isfinite(x)) and x[-1] > 0.5):
             self.health.no_face_frames += 1
         return x
+
+    def _checked(self, check, *args):
+        """Run an :mod:`~reactface_ros.input_checks` check; count what it rejects."""
+        try:
+            return check(*args)
+        except InputError as exc:
+            setattr(self.health, exc.problem, getattr(self.health, exc.problem) + 1)
+            raise
 
     def _fill_faces(self, upto: int) -> None:
         """Fill face slots up to (excluding) ``upto`` by repeating the last input."""
@@ -306,6 +341,7 @@ class ReactionStream:
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise ValueError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
         mono = to_mono_float(samples)
+        self._checked(check_audio_chunk, mono.size, sample_rate)
         bad = ~np.isfinite(mono)
         if bad.any():
             self.health.nonfinite_audio_samples += int(bad.sum())
@@ -349,9 +385,9 @@ class ReactionStream:
         w = self.window
         while len(self._faces) >= w and self._audio.size >= w * SAMPLES_PER_FRAME:
             out.append(self._generate(w))
-        return out
+        return [win for win in out if win is not None]
 
-    def _generate(self, real: int) -> ReactionWindow:
+    def _generate(self, real: int) -> ReactionWindow | None:
         w = self.window
         n_audio = w * SAMPLES_PER_FRAME
         faces = np.stack(self._faces[:w])
@@ -363,9 +399,16 @@ class ReactionStream:
         self._audio = self._audio[n_audio:]
         dev = self.model.device
         start = self.state.next_frame
+        saved = replace(self.state)
         reactions, self.state = self.model.stream_window(
             torch.from_numpy(np.ascontiguousarray(audio))[None].to(dev),
             torch.from_numpy(faces)[None].to(dev), self.state, self.num_samples, self.seed)
+        if not (bool(torch.isfinite(reactions).all()) and state_is_finite(self.state)):
+            # Never let a non-finite value into the history: keep the state before this
+            # window and move the timeline on; the window is not returned.
+            self.state = replace(saved, next_frame=start + w)
+            self.health.nonfinite_windows += 1
+            return None
         self.health.windows += 1
         stamps = self.origin + (start + np.arange(real)) / FPS
         return ReactionWindow(start, reactions[:, :real].cpu().numpy().astype(np.float32),
@@ -419,7 +462,9 @@ class ReactionStream:
         if pending:
             self._fill_faces(self.state.next_frame + self.window)
             self.health.frames_repeated -= self.window - pending   # padding, not real frames
-            out.append(self._generate(pending))
+            last = self._generate(pending)
+            if last is not None:
+                out.append(last)
         return out
 
     def buffer_sizes(self) -> dict[str, tuple[int, ...]]:

@@ -221,6 +221,38 @@ def read_audio(path: str | Path, rate: int | None = None) -> tuple[np.ndarray, i
     return samples.astype(np.float32), out_rate
 
 
+def probe_video(path: str | Path, what: str = "video") -> None:
+    """Check that ``path`` is a video with at least one decodable frame.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        With one line that names the file, the problem and what to pass instead.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{what} {path} has no video track (an audio file?); pass a "
+                                 "video file (mp4, mkv, ...)")
+            for _ in container.decode(video=0):
+                return
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot decode {what} {path}: {_av_reason(exc)}; pass a playable "
+                         "video file (mp4, mkv, ...)") from None
+    raise ValueError(f"{what} {path} has no decodable video frames (empty or truncated?); "
+                     "pass a playable video file")
+
+
+def _av_reason(exc: BaseException) -> str:
+    """PyAV's error text without its errno prefix and file name."""
+    return (getattr(exc, "strerror", None) or str(exc)).strip()
+
+
 def has_audio(path: str | Path) -> bool:
     """Whether a file has an audio stream."""
     import av

@@ -62,6 +62,8 @@ class SenderStats:
         Blendshape values clamped into range, over all frames.
     last_error : str
         The most recent error or rejection message ("" if none).
+    refused : int
+        Sends refused because nothing listens on the port (also counted in ``errors``).
     """
 
     sent: int = 0
@@ -70,6 +72,7 @@ class SenderStats:
     rejected: int = 0
     clamped: int = 0
     last_error: str = field(default="")
+    refused: int = 0
 
     def as_dict(self) -> dict:
         """Plain dict (for diagnostics and logs)."""
@@ -121,6 +124,15 @@ class UdpSender:
         except BlockingIOError:
             self.stats.dropped += 1
             self._warn("socket buffer full, frame dropped")
+            return False
+        except ConnectionRefusedError:
+            self.stats.errors += 1
+            self.stats.refused += 1
+            self.stats.last_error = (f"nothing is listening on {self.address[0]}:"
+                                     f"{self.address[1]} (UDP, connection refused); start "
+                                     "the avatar application or check the port")
+            if self.stats.refused == 1:          # said once, not per frame
+                logger.warning("%s", self.stats.last_error)
             return False
         except OSError as exc:
             self.stats.errors += 1

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
           f"({n_frames / args.fps:.1f} s) to " + ", ".join(
               f"{type(s).__name__} {s.address[0]}:{s.address[1]}" for s in senders))
     loops = 0
+    nobody = False
     try:
         while args.loop == 0 or loops < args.loop:
             report = play_reaction(frames, senders, fps=args.fps)
@@ -120,8 +121,12 @@ def run(args: argparse.Namespace) -> int:
         for sender in senders:
             sender.send_rest()  # leave the avatar with a calm face, not the last expression
             stats = sender.stats
+            if stats.refused:                    # already said once by the sender
+                nobody = True
+                sender.close()
+                continue
             print(f"{type(sender).__name__}: sent={stats.sent} dropped={stats.dropped} "
                   f"errors={stats.errors} rejected={stats.rejected} clamped={stats.clamped}"
                   + (f" last_error={stats.last_error!r}" if stats.last_error else ""))
             sender.close()
-    return 0
+    return 1 if nobody else 0

@@ -16,12 +16,11 @@ Writes ``summary.json``, ``latency.png`` and ``curves.png`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from reactface_ros.atomic import write_json
 from reactface_ros.constants import BLENDSHAPE_INDEX, NUM_BLENDSHAPES, NUM_COEFFS
 
 REACTION_TOPIC = "/listener/reaction"
@@ -47,7 +46,7 @@ def _ns(stamp) -> int:
 
 
 def read_session(path: str | Path, topics: dict[str, str]) -> dict:
-    """Decode the topics of interest from an MCAP file.
+    """Decode the topics of interest from an MCAP file (intact, unindexed or truncated).
 
     Parameters
     ----------
@@ -60,42 +59,24 @@ def read_session(path: str | Path, topics: dict[str, str]) -> dict:
     -------
     dict
         Role -> list of ``(log_time_ns, message)``; ``"topics"`` -> every topic with messages;
-        ``"has_clock"`` -> whether ``/clock`` (simulated time) was recorded.
+        ``"has_clock"`` -> whether ``/clock`` (simulated time) was recorded;
+        ``"report"`` -> the :class:`~reactface_ros.bag_io.BagReport` (an unindexed or
+        truncated file, e.g. a killed recording, is read by streaming).
 
     Raises
     ------
     FileNotFoundError, ValueError
         Missing file, or a file that is not MCAP.
     """
-    from mcap.exceptions import McapError
-    from mcap.reader import make_reader
-    from mcap_ros2.decoder import DecoderFactory
+    from reactface_ros.bag_io import read_bag
 
-    path = Path(path)
-    if path.is_dir():  # a rosbag2 directory: take its .mcap file
-        files = sorted(path.glob("*.mcap"))
-        if not files:
-            raise FileNotFoundError(f"{path} is a directory without an .mcap file")
-        path = files[0]
-    if not path.is_file():
-        raise FileNotFoundError(f"bag {path} not found")
     wanted = {name: role for role, name in topics.items()}
     out: dict = {role: [] for role in topics}
-    seen: set[str] = set()
-    try:
-        with open(path, "rb") as f:
-            reader = make_reader(f, decoder_factories=[DecoderFactory()])
-            summary = reader.get_summary()
-            if summary is not None:
-                counts = (summary.statistics.channel_message_counts
-                          if summary.statistics is not None else {})
-                seen = {c.topic for cid, c in summary.channels.items()
-                        if summary.statistics is None or counts.get(cid, 0) > 0}
-            names = list(wanted)
-            for _, channel, message, msg in reader.iter_decoded_messages(topics=names):
-                out[wanted[channel.topic]].append((message.log_time, msg))
-    except (McapError, struct.error, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable MCAP file: {exc}") from exc
+    messages, report = read_bag(path, list(wanted))
+    for topic, log_time, msg in messages:
+        out[wanted[topic]].append((log_time, msg))
+    seen = {t for t, n in report.topic_counts.items() if n}
+    out["report"] = report
     out["topics"] = sorted(seen)
     out["has_clock"] = "/clock" in seen
     return out
@@ -242,6 +223,10 @@ def evaluate(bag: str | Path, out_dir: str | Path, topics: dict[str, str] | None
     frames = arrays["reaction_frames"]
     summary = {
         "bag": str(bag),
+        "bag_read": {"indexed": session["report"].indexed,
+                     "complete": session["report"].complete,
+                     "messages": session["report"].messages,
+                     "error": session["report"].error},
         "metrics": session_metrics(arrays),
         # Per stage, all from the speaker frame's capture stamp: face analysis done, reaction
         # published, listener rendered (the differences are each node's share).
@@ -257,7 +242,7 @@ def evaluate(bag: str | Path, out_dir: str | Path, topics: dict[str, str] | None
                                            - set(frames.tolist()))),
     }
     summary["plots"] = write_plots(arrays, out_dir) if plots else []
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out_dir / "summary.json", summary)
     return summary
 
 
@@ -271,6 +256,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 1
     m = summary["metrics"]
+    if not summary["bag_read"]["indexed"]:
+        from reactface_ros.bag_io import BagReport
+
+        print("note: " + BagReport(Path(args.bag), **summary["bag_read"]).describe())
 
     def fmt(v):
         return "n/a" if v is None else f"{v:.4f}"

@@ -108,9 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    from reactface_ros.video import probe_video
+
     video = args.video or bundled_file(SAMPLE_VIDEO)
-    if not video.is_file():
-        raise FileNotFoundError(f"speaker video {video} not found")
+    probe_video(video, "speaker video")   # before any earlier output is touched
     if args.checkpoint is not None:
         checkpoint = args.checkpoint
     else:
@@ -201,8 +202,10 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     from reactface_ros.nodes.runner import GraphRunner
 
     bag = out / "session.mcap"
-    if bag.exists():
-        bag.unlink()
+    # The inputs are checked: outputs of an earlier run would no longer match, remove them.
+    for name in ("session.mcap", "listener.mp4", "reactions.npy", "summary.json",
+                 "eval/summary.json"):
+        (out / name).unlink(missing_ok=True)
     graph = with_recorder(get_graph("file"), str(bag))
     # An isolated DDS domain on loopback, so two demos (or a robot's graph) never mix.
     env = dict(os.environ)
@@ -216,7 +219,9 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     # With one process per node, the end of the clip is seen as media_source exiting. The
     # reaction node publishes the clip's last partial window once its inputs have been quiet
     # for idle_flush_s (a stall mid-clip on a busy machine only publishes frames early).
-    overrides = {"media_source": {"exit_when_done": True}}
+    # In one process the nodes share one context: media_source must not shut it down before
+    # reaction has published its last window (runner.end_of_file sees the end instead).
+    overrides = {} if args.in_process else {"media_source": {"exit_when_done": True}}
     runner = GraphRunner(graph, graph_args, processes=not args.in_process, env=env,
                          overrides=overrides)
     print(f"[demo] starting {len(runner.launches)} nodes "
@@ -268,9 +273,10 @@ def write_listener_video(out: Path, video: Path, args: argparse.Namespace) -> Pa
 def reactions_by_frame(session: dict) -> tuple[np.ndarray, int]:
     """All recorded samples as ``(M, T, 58)``, indexed by speaker frame ``0 .. T-1``.
 
-    Frames with no recorded reaction (none expected: the reaction node answers every frame
-    index, repeating the last face input where one was dropped) repeat the previous frame so
-    the video stays aligned with the speaker's audio; their number is returned.
+    T covers every speaker frame seen (face features or reactions). Frames with no recorded
+    reaction (none expected: the reaction node answers every frame index, repeating the last
+    face input where one was dropped) repeat the previous frame so the video stays aligned
+    with the speaker's audio; their number (at the end too) is returned.
     """
     from reactface_ros.constants import NUM_COEFFS
 
@@ -280,7 +286,7 @@ def reactions_by_frame(session: dict) -> tuple[np.ndarray, int]:
     if not by_frame:
         raise ValueError("no reactions were recorded")
     m = int(session["samples"][0][1].num_samples)
-    total = max(by_frame) + 1
+    total = max([max(by_frame)] + [int(f.frame_index) for _, f in session["face"]]) + 1
     out = np.empty((m, total, NUM_COEFFS), np.float32)
     gaps = 0
     previous = by_frame[min(by_frame)].reshape(m, NUM_COEFFS)
@@ -304,6 +310,7 @@ def throughput(session: dict, frames: int) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 on success, 1 with a message naming the problem otherwise."""
+    from reactface_ros.atomic import save_npy, write_text
     from reactface_ros.commands.bag_eval import (FACE_TOPIC, IMAGE_TOPIC, REACTION_TOPIC,
                                                  SAMPLES_TOPIC, evaluate, read_session)
 
@@ -324,13 +331,13 @@ def run(args: argparse.Namespace) -> int:
     bag = facts["bag"]
     topics = {"reaction": REACTION_TOPIC, "samples": SAMPLES_TOPIC, "face": FACE_TOPIC,
               "image": IMAGE_TOPIC}
-    session = read_session(bag, topics)
     try:
+        session = read_session(bag, topics)
         reactions, gaps = reactions_by_frame(session)
-    except ValueError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc} (recording kept in {bag})", file=sys.stderr)
         return 1
-    np.save(out / "reactions.npy", reactions.astype(np.float32))
+    save_npy(out / "reactions.npy", reactions.astype(np.float32))
     evaluation = evaluate(bag, out / "eval", topics)
     try:
         listener = write_listener_video(out, video, args)
@@ -365,11 +372,11 @@ def run(args: argparse.Namespace) -> int:
 
     window = read_config(checkpoint).window
     summary["latency_budget_ms"] = round(window / FPS * 1000 + 100, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
     lat = summary["reaction_latency_ms"]
-    print(f"[demo] {frames} speaker frames answered with M = {summary['samples']} reactions "
-          f"each; graph ran {summary['graph_wall_s']} s "
+    print(f"[demo] {frames - gaps} of {frames} speaker frames answered with M = "
+          f"{summary['samples']} reactions each; graph ran {summary['graph_wall_s']} s "
           f"(start-up included); {summary['reaction_frames_per_s']} reaction frames/s while "
           f"streaming, input at {FPS} fps")
     if args.mode == "fast":
@@ -382,8 +389,11 @@ def run(args: argparse.Namespace) -> int:
                  if summary["latency_budget_ms"] else ""))
     m = evaluation["metrics"]
     if m.get("FRDiv") is not None:
-        print(f"[demo] FRSyn {m['FRSyn']:.2f} frames, FRDiv {m['FRDiv']:.4f}, "
-              f"FRVar {m['FRVar']:.4f}")
+        def fmt(key: str, digits: int) -> str:
+            return "n/a" if m.get(key) is None else f"{m[key]:.{digits}f}"
+
+        print(f"[demo] FRSyn {fmt('FRSyn', 2)} frames, FRDiv {fmt('FRDiv', 4)}, "
+              f"FRVar {fmt('FRVar', 4)}")
     print(f"[demo] outputs in {out}:")
     for name in ("listener.mp4", "reactions.npy", "session.mcap", "summary.json",
                  "eval/summary.json"):

@@ -147,6 +147,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {what} {path} does not exist", file=sys.stderr)
             return 2
     try:
+        from reactface_ros.video import probe_video
+
+        probe_video(args.speaker_video, "--speaker-video")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         model = ReactFace.from_pretrained(args.checkpoint, device=args.device)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -166,8 +173,12 @@ def run(args: argparse.Namespace) -> int:
                                             args.samples, args.seed, args.face_model,
                                             listener_face, args.persona)
     wall = time.perf_counter() - t0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, reactions)
+    from reactface_ros.atomic import save_npy
+
+    save_npy(args.out, reactions)   # exactly --out (no .npy appended), atomically
+    if health.get("no_face_frames", 0) >= health.get("frames_received", 0) > 0:
+        print(f"warning: no face was found in any frame of {args.speaker_video}; the "
+              "reactions answer the audio only", file=sys.stderr)
     frames = reactions.shape[1]
     print(f"wrote {args.out}: {reactions.shape} (M, T, 58) float32, {frames} frames "
           f"({frames / FPS:.1f} s) in {wall:.1f} s")

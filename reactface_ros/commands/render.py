@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from reactface_ros.render import make_renderer
-    from reactface_ros.video import has_audio, read_audio, write_video
+    from reactface_ros.atomic import atomic_path
+    from reactface_ros.video import has_audio, probe_video, read_audio, write_video
 
     from reactface_ros.render.validate import check_coefficients
 
@@ -125,10 +126,18 @@ def run(args: argparse.Namespace) -> int:
     audio = None
     audio_src = args.audio
     try:
+        if args.speaker_video is not None:
+            probe_video(args.speaker_video, "speaker video")
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         if audio_src is None and args.speaker_video is not None and has_audio(args.speaker_video):
             audio_src = args.speaker_video
         if audio_src is not None:
             audio = read_audio(audio_src)
+            if not np.all(np.isfinite(audio[0])):
+                raise ValueError("it holds NaN or Inf samples; pass a clean audio file")
     except (OSError, ValueError) as exc:  # PyAV's errors derive from these
         print(f"error: cannot read audio from {audio_src or args.speaker_video}: {exc}",
               file=sys.stderr)
@@ -150,7 +159,13 @@ def run(args: argparse.Namespace) -> int:
                     panels = [label_panel(p, n) for p, n in zip(panels, names)]
                 yield np.concatenate(panels, axis=1)
 
-        written = write_video(args.out, frames(), fps=FPS, audio=audio)
+        # Through a temporary file: an interrupted render never destroys an earlier --out.
+        with atomic_path(args.out) as tmp:
+            written = write_video(tmp, frames(), fps=FPS, audio=audio)
+    except (OSError, ValueError) as exc:
+        print(f"error: rendering {args.out} failed: {exc} (an earlier {args.out.name} is "
+              "kept)", file=sys.stderr)
+        return 1
     finally:
         renderer.close()
     print(f"wrote {args.out}: {written} frames, {m} reaction(s)"

@@ -78,13 +78,17 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         graph_name, values, overrides = parse_settings(args)
+        if values.get("video") and not args.dry_run:
+            from reactface_ros.video import probe_video
+
+            probe_video(values["video"], "--video")
         graph = get_graph(graph_name)
         if args.record:
             graph = with_recorder(graph, args.record)
         if graph_name == "file" and args.processes:
             overrides.setdefault("media_source", {})["exit_when_done"] = True
         launches = plan(graph, values, overrides)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}")
         return 2
     if graph_name == "file" and not values.get("video"):
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 1
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    failed: dict = {}
     try:
         started = time.monotonic()
         while not stop.is_set():
@@ -110,15 +115,21 @@ def run(args: argparse.Namespace) -> int:
                 break
             if graph_name == "file" and runner.end_of_file():
                 break
-            if args.processes and not all(runner.alive().values()) and graph_name != "file":
-                dead = [n for n, ok in runner.alive().items() if not ok]
-                print(f"error: node(s) {', '.join(dead)} exited; stopping the graph")
-                break
+            if args.processes:
+                # media_source ends the file graph by exiting (exit_when_done) with code 0.
+                failed = runner.failures(("media_source",) if graph_name == "file" else ())
+                if failed:
+                    break
             stop.wait(0.2)
     finally:
         signal.signal(signal.SIGINT, previous)
         _report(runner)
         runner.stop()
+    for name, (code, line) in failed.items():
+        print(f"error: node {name} exited with code {code}; its last log line: "
+              f"{line or '(none)'}; the graph was stopped")
+    if failed:
+        return 1
     if args.record:
         print(f"recorded {args.record}; score it with: reactface bag-eval {args.record} "
               "--out eval/")

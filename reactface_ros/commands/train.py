@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     """Train; return 1 with a one-line message for a bad config or dataset."""
     from reactface_ros.data import DatasetLayoutError
     from reactface_ros.train import TrainConfigError, load_train_config, train
+    from reactface_ros.model.checkpoint import CheckpointError
     from reactface_ros.train.checkpointing import TrainingCheckpointError
 
     try:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                                    progress=False if args.no_progress else None)
         result = train(config, args.out, resume=args.resume)
     except (TrainConfigError, TrainingCheckpointError, DatasetLayoutError,
-            FileNotFoundError) as exc:
+            FileNotFoundError, FloatingPointError, CheckpointError) as exc:
         print(f"reactface train: {exc}", file=sys.stderr)
         return 1
     if result.best_val is not None:

@@ -114,6 +114,9 @@ class SynthConfig:
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             raise ValueError("val_fraction and test_fraction must be in [0, 1) with a sum < 1")
+        if self.video and not 16 <= self.video_size <= 4096:
+            raise ValueError(f"video_size must be 16-4096 pixels, got {self.video_size} "
+                             "(or pass --no-video)")
 
     @property
     def num_frames(self) -> int:

@@ -15,6 +15,8 @@ from reactface_ros.constants import AUDIO_SAMPLE_RATE
 RESAMPLE_HALF_WIDTH = 16
 #: More channels than this in ``(n, channels)`` audio is taken as a transposed array.
 MAX_CHANNELS = 32
+#: Output samples x kernel taps computed at once by the resampler (bounds its memory).
+_EMIT_BLOCK_ELEMENTS = 1 << 18
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:
@@ -86,9 +88,17 @@ class StreamingResampler:
         return (last_in * AUDIO_SAMPLE_RATE) // self.rate + 1
 
     def _emit(self, end_out: int) -> np.ndarray:
-        m = np.arange(self._next_out, end_out, dtype=np.int64)
-        if m.size == 0:
-            return np.zeros(0, dtype=np.float64)
+        # In blocks, so memory stays bounded (block x taps) whatever the chunk size and rate.
+        start, parts = self._next_out, []
+        while start < end_out:
+            stop = min(end_out, start + max(1, _EMIT_BLOCK_ELEMENTS // (2 * self.half)))
+            parts.append(self._emit_block(start, stop))
+            start = stop
+        self._next_out = max(self._next_out, end_out)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
+
+    def _emit_block(self, first: int, end_out: int) -> np.ndarray:
+        m = np.arange(first, end_out, dtype=np.int64)
         num = m * self.rate
         base = num // AUDIO_SAMPLE_RATE
         frac = (num % AUDIO_SAMPLE_RATE) / AUDIO_SAMPLE_RATE
@@ -98,7 +108,6 @@ class StreamingResampler:
         window = 0.5 + 0.5 * np.cos(np.pi * np.clip(x / self.half, -1.0, 1.0))
         weights = self.cutoff * np.sinc(self.cutoff * x) * window
         values = self._buffer[idx - self._buffer_start]
-        self._next_out = end_out
         return (values * weights).sum(axis=1)
 
     def _trim(self) -> None:

@@ -1,7 +1,8 @@
 """Checkpoints: ``model.safetensors`` (every weight and the mean face) + ``config.json``.
 
-Loading validates the config and every tensor's name and shape before touching the model and
-names each mismatch; nothing is ever unpickled.
+Loading validates the config (values and their types) and every tensor's name, shape, dtype
+and finiteness before touching the model and names each mismatch; nothing is ever unpickled.
+Saving refuses non-finite weights and writes each file atomically.
 """
 from __future__ import annotations
 
@@ -24,14 +25,32 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path) -> Path:
     """Save ``model`` (a ReactFace) into directory ``path``; returns the directory."""
     from safetensors.torch import save_file
 
+    from reactface_ros.atomic import atomic_path, write_text
+
     out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().to("cpu").contiguous().clone()
                for name, t in model.state_dict().items()}
-    save_file(tensors, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise CheckpointError(f"refusing to save a checkpoint with non-finite weights "
+                              f"({_names(bad)}); the training diverged (lower lr)")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     config = model.config.to_dict()
-    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_text(out / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def nonfinite_tensors(tensors: dict) -> list[str]:
+    """Names of the floating-point tensors that hold NaN or Inf."""
+    return sorted(name for name, t in tensors.items()
+                  if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more"
+                                                    if len(names) > 5 else "")
 
 
 def read_config(path: str | Path) -> ReactFaceConfig:
@@ -92,6 +111,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
         if tuple(expected[name].shape) != tuple(tensors[name].shape):
             problems.append(f"tensor {name!r} has shape {tuple(tensors[name].shape)} in the "
                             f"file but the config builds {tuple(expected[name].shape)}")
+        elif expected[name].is_floating_point() != tensors[name].is_floating_point() or (
+                not expected[name].is_floating_point()
+                and expected[name].dtype != tensors[name].dtype):
+            problems.append(f"tensor {name!r} has dtype {tensors[name].dtype} in the file but "
+                            f"the model needs {expected[name].dtype}")
+    bad = nonfinite_tensors({n: t for n, t in tensors.items() if n in expected})
+    if bad:
+        problems.append(f"non-finite (NaN/Inf) values in tensor(s) {_names(bad)}; the "
+                        "training that wrote it diverged")
     if problems:
         raise CheckpointError(f"checkpoint {root} does not match its config: "
                               + "; ".join(problems))

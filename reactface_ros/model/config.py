@@ -227,6 +227,10 @@ class ReactFaceConfig:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if self.slbs_layers < 1 or self.lrd_layers < 1 or self.cie_layers < 1:
             raise ValueError("cie_layers, lrd_layers and slbs_layers must be at least 1")
+        if self.hidden_size > 16384 or self.ff_size > 65536 or self.latent_size > 16384:
+            raise ValueError(f"hidden_size={self.hidden_size}, ff_size={self.ff_size}, "
+                             f"latent_size={self.latent_size} would not fit in memory; use "
+                             "hidden_size <= 16384 (the paper uses 512)")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by "
                              f"num_heads ({self.num_heads})")
@@ -297,4 +301,7 @@ class ReactFaceConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        from reactface_ros.config_checks import check_field_types
+
+        check_field_types(cls, data)
         return cls(**data)

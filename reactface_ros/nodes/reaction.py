@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from reactface_ros.constants import FPS
+from reactface_ros.input_checks import InputError, check_audio_chunk, check_face_features
 
 from . import diagnostics as diag
 from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
@@ -254,6 +255,11 @@ class ReactionNode(ReactfaceNode):
             self.audio_in.reject(str(exc))
             self.get_logger().error(f"audio chunk rejected: {exc}", throttle_duration_sec=5.0)
             return
+        try:
+            check_audio_chunk(block.samples.shape[0], block.sample_rate)
+        except InputError as exc:
+            self._reject(self.audio_in, exc, "audio chunk")
+            return
         if block.stamp_ns == 0:  # unstamped audio: it was captured just before it arrived
             block.stamp_ns = self.get_clock().now().nanoseconds - int(block.duration_s * 1e9)
             self.audio_in.notes["unstamped"] = str(
@@ -278,6 +284,12 @@ class ReactionNode(ReactfaceNode):
     def _on_face(self, msg) -> None:
         index = int(msg.frame_index)
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        if msg.face_found and not self.conv3d:
+            try:
+                check_face_features(face_vector_from_msg(msg))
+            except InputError as exc:
+                self._reject(self.face_in, exc, "face features")
+                return
         self._resume_or_restart(stamp_ns)
         if self._face_last_index is not None:
             if index <= self._face_last_index:
@@ -336,16 +348,22 @@ class ReactionNode(ReactfaceNode):
         try:
             windows = push()
         except ValueError as exc:
-            monitor = self.audio_in if source == "audio" else self.face_in
-            monitor.reject(str(exc))
-            self.get_logger().error(f"{source} input rejected by the stream: {exc}",
-                                    throttle_duration_sec=5.0)
+            self._reject(self.audio_in if source == "audio" else self.face_in, exc,
+                         f"{source} input")
             return
         self._pending = True
         if windows:
             self.window_latency.add((time.monotonic() - t0) / len(windows))
         for window in windows:
             self._publish_window(window)
+
+    def _reject(self, monitor, exc: ValueError, what: str) -> None:
+        """Count an unusable input (under its problem's name on /diagnostics) and log it."""
+        monitor.reject(str(exc))
+        problem = getattr(exc, "problem", None)
+        if problem:
+            monitor.notes[problem] = str(int(monitor.notes.get(problem, "0")) + 1)
+        self.get_logger().error(f"{what} rejected: {exc}", throttle_duration_sec=5.0)
 
     def _speaker_frame(self, slot_stamp_s: float) -> tuple[int, int]:
         """``(stamp_ns, frame_index)`` of the speaker frame a frame slot stands for.
@@ -487,9 +505,12 @@ class ReactionNode(ReactfaceNode):
         face = self.face_in.status(name)
         if self._no_face_run >= float(self.param("fps")) and face.level == diag.OK:
             face.level, face.message = diag.WARN, f"no face for {self._no_face_run} frames"
+        level, message = diag.OK, f"{self.windows_out} windows"
+        if int(infer["nonfinite_windows"]):
+            level, message = diag.ERROR, (f"{infer['nonfinite_windows']} non-finite windows "
+                                          "dropped (state kept finite)")
         return [self.audio_in.status(name), face,
-                diag.make_status("reaction: inference", diag.OK,
-                                 f"{self.windows_out} windows", name, infer)]
+                diag.make_status("reaction: inference", level, message, name, infer)]
 
 
 def main(args: list[str] | None = None) -> int:

@@ -90,9 +90,14 @@ class McapBagWriter:
         Output ``.mcap`` file (parent directories are created; an existing file is replaced).
     compression : str
         ``"zstd"`` (default, when the ``zstandard`` module exists) or ``"none"``.
+    flush_interval_s : float
+        Finish the chunk in progress and flush the file at least this often, so a recording
+        that is killed loses at most this much (its complete part reads back with
+        :func:`reactface_ros.bag_io.read_bag` or ``reactface bag-repair``).
     """
 
-    def __init__(self, path: str | Path, compression: str = "zstd") -> None:
+    def __init__(self, path: str | Path, compression: str = "zstd",
+                 flush_interval_s: float = 1.0) -> None:
         from mcap.writer import CompressionType, Writer
 
         self.path = Path(path)
@@ -114,6 +119,8 @@ class McapBagWriter:
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.closed = False
+        self.flush_interval_s = float(flush_interval_s)
+        self._last_flush = time.monotonic()
 
     def add_topic(self, topic: str, msg_type: str) -> None:
         """Register a channel for ``topic`` carrying ``msg_type`` (``pkg/msg/Type``)."""
@@ -137,6 +144,9 @@ class McapBagWriter:
                                      data=bytes(data), publish_time=int(publish_time_ns),
                                      sequence=self.counts[topic])
             self.counts[topic] += 1
+            if time.monotonic() - self._last_flush >= self.flush_interval_s:
+                self._writer.flush()
+                self._last_flush = time.monotonic()
 
     def close(self) -> None:
         """Finish the file (summary, index). Safe to call twice."""

@@ -9,6 +9,7 @@ per node (``processes=True``). In both cases every node gets one merged params f
 """
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import subprocess
@@ -22,6 +23,46 @@ from pathlib import Path
 import yaml
 
 from .graph import GraphSpec, node_class, node_parameters
+
+_TMP_PREFIX = "reactface_graph_"
+
+
+#: Child bootstrap: ``-c CODE RUNNER_PID MODULE ARGS...``. On Linux the child asks for SIGTERM
+#: (a clean rclpy shutdown) when the runner dies (PR_SET_PDEATHSIG), exits if the runner is
+#: already gone, then runs the node module as ``python -m MODULE ARGS...`` would.
+_CHILD_BOOT = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "try:\n    ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))\n"
+    "except (OSError, AttributeError):\n    pass\n"
+    "if os.getppid() != int(sys.argv.pop(1)):\n    sys.exit(1)\n"
+    "sys.argv[0] = sys.argv.pop(1)\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
+
+
+def _forward(stream, lines) -> None:
+    """Copy a child's output to ours, keeping its last lines."""
+    for raw in iter(stream.readline, b""):
+        text = raw.decode(errors="replace")
+        lines.append(text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    stream.close()
+
+
+def _sweep_stale_folders() -> None:
+    """Remove parameter folders left by runners that were killed (their pid is gone)."""
+    import shutil
+
+    for folder in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*_*"):
+        pid = folder.name[len(_TMP_PREFIX):].split("_", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass
 
 
 @dataclass
@@ -113,7 +154,9 @@ class GraphRunner:
         self.launches = plan(graph, args, overrides)
         self.processes = processes
         self.env = dict(os.environ if env is None else env)
-        self._tmp = tempfile.TemporaryDirectory(prefix="reactface_graph_")
+        _sweep_stale_folders()
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}_")
+        self.last_lines: dict[str, collections.deque] = {}   # child name -> last log lines
         self.nodes: dict[str, object] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.context = None
@@ -137,9 +180,16 @@ class GraphRunner:
 
     def _spawn(self, launch: NodeLaunch) -> subprocess.Popen:
         params_file = write_params_file(launch, Path(self._tmp.name))
-        cmd = [sys.executable, "-m", f"{__package__}.{launch.kind}",
-               *launch.ros_args(params_file)]
-        return subprocess.Popen(cmd, env=self.env, start_new_session=True)
+        cmd = [sys.executable, "-c", _CHILD_BOOT, str(os.getpid()),
+               f"{__package__}.{launch.kind}", *launch.ros_args(params_file)]
+        # Children die with the runner (even a SIGKILLed one) and their log is passed
+        # through, keeping the last lines to report a node that died.
+        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        lines = self.last_lines[launch.name] = collections.deque(maxlen=20)
+        threading.Thread(target=_forward, args=(proc.stdout, lines), daemon=True,
+                         name=f"log_{launch.name}").start()
+        return proc
 
     def restart(self, name: str, timeout: float = 10.0) -> None:
         """Stop node ``name`` (as Ctrl-C would) and start it again with the same settings."""
@@ -208,6 +258,21 @@ class GraphRunner:
         if self.processes:
             return {name: p.poll() is None for name, p in self.procs.items()}
         return {name: thread.is_alive() for name, (_, thread) in self._spinners.items()}
+
+    def failures(self, expected_exits: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+        """Child nodes that exited by themselves: ``{name: (exit code, last log line)}``.
+
+        Nodes in ``expected_exits`` (e.g. ``media_source`` with ``exit_when_done``) count
+        only when their exit code is not 0.
+        """
+        out = {}
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code is None or (name in expected_exits and code == 0):
+                continue
+            lines = [ln for ln in self.last_lines.get(name, ()) if ln.strip()]
+            out[name] = (code, lines[-1].strip() if lines else "")
+        return out
 
     def wait(self, predicate, timeout: float, poll: float = 0.05) -> bool:
         """Wait until ``predicate()`` is true (or ``timeout`` seconds); return its last value."""

@@ -207,8 +207,8 @@ class TrainConfig:
                                    f"{self.teacher_forcing} + {self.own_history}")
         if self.matching_relax < 0:
             raise TrainConfigError(f"matching_relax must be >= 0, got {self.matching_relax}")
-        if not self.lr > 0:
-            raise TrainConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < float("inf"):
+            raise TrainConfigError(f"lr must be > 0 and finite, got {self.lr}")
         for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight",
                      "resting_face_weight"):
             if getattr(self, name) < 0:
@@ -253,6 +253,9 @@ class TrainConfig:
         build = {"paper": ReactFaceConfig.paper,
                  "listener_default": ReactFaceConfig.listener_default}.get(
             self.model_preset, ReactFaceConfig.cpu_default)
+        from reactface_ros.config_checks import check_field_types
+
+        check_field_types(ReactFaceConfig, self.model, TrainConfigError, "model.")
         try:
             return build(**self.model)
         except (TypeError, ValueError) as exc:

@@ -323,6 +323,27 @@ class TrainResult:
     best_val: float | None = None
 
 
+def check_finite_step(loss, model, step: int, lr: float) -> None:
+    """Stop training at the first non-finite loss (before the update) or weight (after it).
+
+    Raises
+    ------
+    FloatingPointError
+        Naming the step and the likely cause; no checkpoint of this state is written.
+    """
+    if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
+        raise FloatingPointError(f"the training loss is {float(loss.detach())} at step {step} "
+                                 f"(lr {lr:g}): the run diverged or a batch holds NaN/Inf; "
+                                 "lower lr, set grad_clip or check the data. Stopped before "
+                                 "the update; the last finite checkpoint is kept")
+    if model is not None:
+        norms = torch._foreach_norm([p.detach() for p in model.parameters()])
+        if norms and not bool(torch.isfinite(torch.stack(norms)).all()):
+            raise FloatingPointError(f"the update at step {step} (lr {lr:g}) made the weights "
+                                     "non-finite: lower lr or set grad_clip. No checkpoint of "
+                                     "this state is written")
+
+
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     """Learning rate of (0-based) ``step``: linear warm-up, then constant or cosine decay."""
     if config.warmup_steps and step < config.warmup_steps:
@@ -491,6 +512,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
                 with _autocast(device, config):
                     terms = batch_loss(net, model, batch, config, teacher, own_history=own,
                                        rng=rng)
+                check_finite_step(terms["total"], None, step + 1, lr)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(terms["total"]).backward()
                 if config.grad_clip is not None:
@@ -498,6 +520,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
+                check_finite_step(None, model, step + 1, lr)
                 step += 1
                 in_epoch += 1
                 values = {k: float(terms[k].detach()) for k in LOSS_TERMS}
