@@ -270,6 +270,18 @@ def write_listener_video(out: Path, video: Path, args: argparse.Namespace) -> Pa
     return target
 
 
+def clamp_counts(reactions: np.ndarray) -> dict[str, int]:
+    """How many values of ``(M, T, 58)`` reactions the renderer would clamp, by kind."""
+    from reactface_ros.render.validate import check_coefficients
+
+    total = {"blendshapes": 0, "translation": 0}
+    for sample in reactions:
+        _, report = check_coefficients(sample, sequence=True, warn=False)
+        total["blendshapes"] += int(report.blendshapes)
+        total["translation"] += int(report.translation)
+    return total
+
+
 def reactions_by_frame(session: dict) -> tuple[np.ndarray, int]:
     """All recorded samples as ``(M, T, 58)``, indexed by speaker frame ``0 .. T-1``.
 
@@ -348,6 +360,7 @@ def run(args: argparse.Namespace) -> int:
 
     frames = int(reactions.shape[1])
     latency = evaluation["latency"]["reaction"]
+    clamped = clamp_counts(reactions)
     summary = {
         "speaker_video": str(video),
         "checkpoint": str(checkpoint),
@@ -363,6 +376,10 @@ def run(args: argparse.Namespace) -> int:
         "latency_budget_ms": None,
         "metrics": evaluation["metrics"],
         "missing_reaction_frames": gaps,
+        # Values of the recorded reactions the renderer had to clamp into its valid range
+        # (blendshapes outside [0, 1], a head behind the camera): 0 for a model whose faces
+        # are valid by construction.
+        "clamped_values": clamped,
         "speaker_frames_with_features": evaluation["speaker_frames"],
         "total_wall_s": round(time.monotonic() - t_start, 2),
         "outputs": {"listener_video": str(listener), "reactions": str(out / "reactions.npy"),
@@ -394,6 +411,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"[demo] FRSyn {fmt('FRSyn', 2)} frames, FRDiv {fmt('FRDiv', 4)}, "
               f"FRVar {fmt('FRVar', 4)}")
+    print(f"[demo] values the renderer had to clamp: {clamped['blendshapes']} blendshape, "
+          f"{clamped['translation']} translation")
     print(f"[demo] outputs in {out}:")
     for name in ("listener.mp4", "reactions.npy", "session.mcap", "summary.json",
                  "eval/summary.json"):

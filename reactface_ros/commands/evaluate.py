@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-contingency", action="store_true",
                         help="skip contingency (smile-back and nods in the speaker's pauses)")
+    parser.add_argument("--reference-root", default=None,
+                        help="dataset whose --reference-split the Random / NN baselines learn "
+                             "from and contingency controls come from (default: --data-root); "
+                             "give the model's training data to score a held-out data set")
+    parser.add_argument("--reference-split", default="train",
+                        help="split of the reference dataset (default train)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -40,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
                                   max_rows=args.max_rows, mirror=not args.speaker_to_listener,
                                   baselines=not args.no_baselines,
                                   fr_dist=not args.no_fr_dist, plots=not args.no_plots,
-                                  contingency=not args.no_contingency, device=args.device)
+                                  contingency=not args.no_contingency, device=args.device,
+                                  train_split=args.reference_split,
+                                  reference_root=args.reference_root)
         result = evaluate_checkpoint(args.checkpoint, args.data_root, args.out, config)
     except (CheckpointError, DatasetLayoutError, FileNotFoundError, ValueError) as exc:
         print(f"reactface evaluate: {exc}", file=sys.stderr)

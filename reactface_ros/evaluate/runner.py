@@ -47,7 +47,12 @@ class EvaluationConfig:
     layout : str
         Dataset layout (``"auto"``, ``"reactface"``, ``"challenge"``).
     train_split : str
-        Split the Random / NN baselines learn from.
+        Split the Random / NN baselines learn from (and contingency control speakers come
+        from).
+    reference_root : str or None
+        Dataset root of ``train_split`` (default: the evaluated dataset). Point it at the data
+        the model was trained on to score a held-out data set with baselines that know what
+        the model knows.
     mirror : bool
         Score the mirrored rows (both layouts' convention); ``False`` scores only the ``P``
         speaker -> listener rows as listed (and the baselines learn from those rows only).
@@ -76,6 +81,7 @@ class EvaluationConfig:
     seed: int = 0
     layout: str = "auto"
     train_split: str = "train"
+    reference_root: str | None = None
     mirror: bool = True
     baselines: bool = True
     fr_dist: bool = True
@@ -218,9 +224,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
         m = cfg.num_samples
         methods[BASELINE_NAMES["mirror"]] = mirror_baseline(speakers, m)
         try:
-            train_ds = ReactionDataset(data_root, cfg.train_split, DatasetConfig(
-                layout=cfg.layout, load_emotion=False, load_face_features=False,
-                mirror=cfg.mirror))
+            train_ds = ReactionDataset(
+                cfg.reference_root or data_root, cfg.train_split, DatasetConfig(
+                    layout=cfg.layout, load_emotion=False, load_face_features=False,
+                    mirror=cfg.mirror))
         except (FileNotFoundError, ValueError) as exc:
             notes.append(f"Random and NN baselines skipped: no {cfg.train_split} split ({exc})")
         else:
@@ -254,7 +261,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     if cfg.contingency:
         speech, result["contingency"] = _contingency(
             methods, rows, speakers, listeners, audio, neighbours, ds.neighbours_source, t,
-            _control_pool(data_root, cfg))
+            _control_pool(cfg.reference_root or data_root, cfg))
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     write_report(result, out / "metrics.md")
@@ -282,7 +289,7 @@ def _control_pool(data_root: str | Path, cfg: EvaluationConfig) -> dict[str, np.
     from reactface_ros.data.layouts import load_coefficients
     from reactface_ros.evaluate.contingency import MAX_CONTROL_SPEAKERS
 
-    if cfg.train_split == cfg.split:
+    if cfg.train_split == cfg.split and cfg.reference_root is None:
         return {}
     try:
         lay = open_layout(data_root, cfg.train_split, cfg.layout)
