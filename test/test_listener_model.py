@@ -202,3 +202,17 @@ def test_wta_matching_trains_only_the_winner():
     relaxed = appropriate_reconstruction_loss(pred.detach(), real, matching="wta", relax=0.1)
     sample = appropriate_reconstruction_loss(pred.detach(), real, matching="sample")
     assert float(relaxed) == pytest.approx(float(loss.detach()) + 0.1 * float(sample), rel=1e-5)
+
+
+def test_persona_summary_groups_samples_by_slot():
+    from reactface_ros.evaluate.runner import persona_summary
+
+    rows = [{"samples": {"smile_r": [0.9, 0.1, 0.8, 0.2], "control": [0.1] * 4,
+                         "amplitude": [1.0, 0.1, 1.0, 0.1], "nod_ratio": [1.0, 3.0, None, 2.0],
+                         "smiles_back": [True, False, True, False],
+                         "nods": [False, True, False, True]}}]
+    slots = persona_summary({"rows": rows}, 2)
+    assert [s["samples"] for s in slots] == [2, 2]
+    assert slots[0]["smile_r"] == pytest.approx(0.85) and slots[1]["smile_r"] == pytest.approx(0.15)
+    assert slots[0]["nod_ratio"] == pytest.approx(1.0)            # the null one is skipped
+    assert slots[0]["smiles_back"] == 1.0 and slots[1]["nods"] == 1.0

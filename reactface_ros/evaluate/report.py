@@ -45,6 +45,21 @@ def contingency_table(section: dict[str, Any]) -> list[str]:
             f"| {name} | {_num(s['best_smile_r'])} | {_num(s['best_control'])} | "
             f"{_num(s['best_amplitude'])} | {_num(s['best_nod_ratio'])} | {_num(s['smile_r'])} "
             f"| {s['speakers_smile']}/{n} | {s['speakers_nod']}/{n} | {s['speakers_both']}/{n} |")
+    if section.get("personas"):
+        lines += [
+            "",
+            "### Persona slots of the model",
+            "",
+            "Sample m uses slot m mod personas; per slot, the mean over its samples (all rows).",
+            "",
+            "| slot | samples | smile r | control | amplitude | nod ratio | smile back | nods |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for p in section["personas"]:
+            lines.append(
+                f"| {p['slot']} | {p['samples']} | {_num(p['smile_r'])} | {_num(p['control'])} "
+                f"| {_num(p['amplitude'])} | {_num(p['nod_ratio'])} "
+                f"| {_num(p['smiles_back'], '.0%')} | {_num(p['nods'], '.0%')} |")
     return lines
 
 

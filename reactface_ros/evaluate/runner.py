@@ -262,6 +262,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
         speech, result["contingency"] = _contingency(
             methods, rows, speakers, listeners, audio, neighbours, ds.neighbours_source, t,
             _control_pool(cfg.reference_root or data_root, cfg))
+        if mcfg.personas:
+            result["contingency"]["personas"] = persona_summary(
+                result["contingency"]["methods"][MODEL_NAME], mcfg.personas)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     write_report(result, out / "metrics.md")
@@ -276,6 +279,29 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
                 cfg.plot_clips)
         (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def persona_summary(model_contingency: dict[str, Any], personas: int) -> list[dict[str, Any]]:
+    """What each persona slot tends to do: contingency of its samples, averaged over rows.
+
+    Sample m of a row used slot ``m mod personas`` (the default sampling). Per slot: mean
+    smile-back r, control, amplitude and nod ratio of its samples, and the fraction of its
+    samples that smile back / nod (null values skipped).
+    """
+    keys = ("smile_r", "control", "amplitude", "nod_ratio")
+    out = []
+    for slot in range(personas):
+        vals: dict[str, list[float]] = {k: [] for k in keys + ("smiles_back", "nods")}
+        for row in model_contingency["rows"]:
+            samples = row["samples"]
+            for m in range(slot, len(samples["smile_r"]), personas):
+                for k in vals:
+                    v = samples[k][m]
+                    if v is not None:
+                        vals[k].append(float(v))
+        out.append({"slot": slot, "samples": len(vals["smile_r"]),
+                    **{k: (float(np.mean(v)) if v else None) for k, v in vals.items()}})
+    return out
 
 
 def _control_pool(data_root: str | Path, cfg: EvaluationConfig) -> dict[str, np.ndarray]:
