@@ -139,10 +139,8 @@ class ReactfaceNode(Node):
             spec = specs.get(p.name)
             if spec is None:
                 continue  # rclpy's own (use_sim_time, qos overrides)
-            if not spec.dynamic:
-                return SetParametersResult(
-                    successful=False, reason=f"{p.name} is read at start-up; restart the node "
-                    "with the new value")
+            if not spec.dynamic and not self.accepts_startup_parameters():
+                return SetParametersResult(successful=False, reason=self.startup_reason(p.name))
             problem = self.check_parameter(p.name, p.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
@@ -151,6 +149,14 @@ class ReactfaceNode(Node):
     def check_parameter(self, name: str, value) -> str | None:
         """Why a runtime change of ``name`` to ``value`` is refused (``None``: accepted)."""
         return None
+
+    def accepts_startup_parameters(self) -> bool:
+        """Whether parameters read at start-up may change now (managed nodes: unconfigured)."""
+        return False
+
+    def startup_reason(self, name: str) -> str:
+        """Why a change of a start-up parameter is refused."""
+        return f"{name} is read at start-up; restart the node with the new value"
 
     def param(self, name: str):
         """Current value of a declared parameter."""
@@ -233,6 +239,15 @@ class ManagedNode(LifecycleNodeMixin, ReactfaceNode):
         """Pause processing (override): stop threads and streams, keep the model loaded."""
 
     # ------------------------------------------------------------------ state
+    def accepts_startup_parameters(self) -> bool:
+        """Unconfigured: every parameter may change; ``configure`` reads them."""
+        return not self._configured and not self._configuring
+
+    def startup_reason(self, name: str) -> str:
+        """Start-up parameters change while unconfigured (deactivate + cleanup first)."""
+        return (f"{name} is read by configure; deactivate and clean up the node (ros2 "
+                "lifecycle set), set it, then configure again")
+
     @property
     def is_active(self) -> bool:
         """Whether the node is in the ``active`` state."""
