@@ -14,7 +14,7 @@ pytest.importorskip("reactface_ros.msg")
 
 from reactface_ros.nodes import api_doc  # noqa: E402
 from reactface_ros.nodes.graph import (NODE_CLASSES, get_graph, graphs,  # noqa: E402
-                                       load_params_file, node_class, with_recorder)
+                                       node_class, with_recorder)
 from reactface_ros.nodes.runner import plan  # noqa: E402
 
 LAUNCH_FILES = {"live": "live.launch.py", "file": "file.launch.py", "record": "record.launch.py"}

@@ -185,7 +185,6 @@ class ReactfaceNode(Node):
             self._diag_pub.publish(diag.diagnostic_array(self.get_clock().now().to_msg(),
                                                          statuses))
 
-
     def close(self) -> None:
         """Release what the node holds (devices, files); called once before ``destroy_node``."""
         self.release()
@@ -411,10 +410,9 @@ class ManagedNode(LifecycleNodeMixin, ReactfaceNode):
 
     def diagnostic_statuses_for_state(self) -> list:
         """Statuses while not active: the lifecycle state, nothing else is running."""
+        notes = {"error": self.transition_error} if self.transition_error else {}
         return [diag.make_status(f"{self.get_name()}: lifecycle", diag.OK,
-                                  self.lifecycle_state, self.get_name(),
-                                  {"error": self.transition_error} if self.transition_error
-                                  else {})]
+                                 self.lifecycle_state, self.get_name(), notes)]
 
     def publish_diagnostics(self) -> None:
         """Publish one ``DiagnosticArray`` now (only the state while not active)."""

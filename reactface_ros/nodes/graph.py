@@ -188,8 +188,7 @@ def _build_graphs() -> dict[str, GraphSpec]:
 
 
 def with_source_wait(graph: GraphSpec) -> GraphSpec:
-    """Make media_source wait for the whole graph before its first frame, and in fast mode
-    for every consumer before each frame.
+    """Make media_source wait for the whole graph (and, in fast mode, every consumer).
 
     ``min_subscribers`` is what the graph subscribes to its outputs; ``graph_topics`` lists
     every topic between the other nodes with its subscriber and publisher counts, so that

@@ -99,7 +99,8 @@ class MediaSourceNode(ManagedNode):
                   "downstream nodes in other processes are ready too"),
         ParamSpec("wait_timeout_s", 30.0, "give up waiting for subscribers after this long and "
                   "start anyway (0 waits forever)"),
-        ParamSpec("progress_topics", ["speaker/face_features=reactface_ros/msg/SpeakerFaceFeatures"],
+        ParamSpec("progress_topics",
+                  ["speaker/face_features=reactface_ros/msg/SpeakerFaceFeatures"],
                   "fast mode: what the consumers publish, each 'topic=pkg/msg/Type' with a "
                   "header stamped like the frame it answers (filled in from the graph)"),
         ParamSpec("max_in_flight", 16, "fast mode: frames published ahead of the slowest "

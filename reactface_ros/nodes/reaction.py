@@ -104,8 +104,11 @@ def default_checkpoint() -> str:
 
 
 class ReactionNode(ManagedNode):
-    """Runs the streaming ReactFace engine on the speaker streams (managed: loads the model on
-    configure; while inactive the model stays loaded and input is dropped)."""
+    """Runs the streaming ReactFace engine on the speaker streams.
+
+    A managed node: ``configure`` loads the model; while inactive it stays loaded and the
+    input is dropped.
+    """
 
     NODE_NAME = "reaction"
     PARAMS = (
