@@ -41,8 +41,8 @@ fi
 
 # ---- is the venv already up to date? -----------------------------------------------------
 inputs_hash() {
-  find requirements msg scripts/setup_env.sh scripts/ros pyproject.toml CMakeLists.txt \
-    package.xml -type f 2>/dev/null | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1
+  find requirements msg scripts/setup_env.sh scripts/ros launch pyproject.toml setup.py \
+    CMakeLists.txt package.xml -type f 2>/dev/null | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1
 }
 want=$(inputs_hash)
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
@@ -81,7 +81,9 @@ rm -rf "$BUILD"; mkdir -p "$ROOT/build"
 (
   export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
   export PATH="$VENV/bin:$PATH" _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
-  # Hand-written Python stays editable from the source tree (installed below).
+  # Hand-written Python stays editable from the source tree (installed below); the node
+  # executables go to .venv/lib/reactface_ros/ with this venv's interpreter as their shebang,
+  # so `ros2 run` / `ros2 launch` find them with the venv as the ament prefix.
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$VPY" \
     -DBUILD_TESTING=OFF -DREACTFACE_INSTALL_PYTHON=OFF -Wno-dev >"$BUILD.log" 2>&1 ||
     { cat "$BUILD.log"; exit 1; }

@@ -127,7 +127,11 @@ def test_colcon_installs_messages_python_and_share(colcon_install, repo_root):
     for folder in ("launch", "config", "models"):
         assert (share / folder).is_dir()
     for script in (repo_root / "scripts" / "ros").glob("*"):
-        assert os.access(colcon_install / "lib" / "reactface_ros" / script.name, os.X_OK)
+        installed = colcon_install / "lib" / "reactface_ros" / script.name
+        assert os.access(installed, os.X_OK)
+        # The build's interpreter as the shebang, as ament_python writes it: the node runs
+        # with the venv's numpy/torch without an activated venv.
+        assert installed.read_text().splitlines()[0] == f"#!{sys.executable}"
 
 
 def test_installed_package_imports_from_the_workspace(colcon_install, tmp_path):

@@ -46,8 +46,6 @@ def _split(item: str, what: str) -> tuple[str, str]:
 
 def parse_settings(args: argparse.Namespace) -> tuple[str, dict, dict]:
     """``(graph name, launch arguments, {node: {param: value}})`` from the command line."""
-    import yaml
-
     graph = args.graph or ("file" if args.video else "live")
     values: dict[str, str] = {}
     for flag in ("video", "checkpoint", "device", "samples", "seed"):
@@ -65,9 +63,17 @@ def parse_settings(args: argparse.Namespace) -> tuple[str, dict, dict]:
         if "." not in key:
             raise ValueError(f"--param {item!r} must name the node: NODE.NAME=VALUE")
         node, name = key.split(".", 1)
-        parsed = yaml.safe_load(value) if value else ""
-        overrides.setdefault(node, {})[name] = parsed
+        overrides.setdefault(node, {})[name] = _typed_param(graph, node, name, value)
     return graph, values, overrides
+
+
+def _typed_param(graph_name: str, node: str, name: str, value: str):
+    """``--param`` text as the type the node declares (a string parameter stays a string)."""
+    from reactface_ros.nodes.graph import get_graph, param_type, typed_value
+
+    kinds = {e.name: e.kind for e in get_graph(graph_name).nodes}
+    want = param_type(kinds[node], name) if node in kinds else None
+    return typed_value(value, want, f"--param {node}.{name}")
 
 
 def run(args: argparse.Namespace) -> int:

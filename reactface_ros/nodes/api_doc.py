@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .common import ManagedNode
 from .graph import NODE_CLASSES, node_class
 
 #: Order in which nodes are documented.
@@ -65,6 +66,9 @@ def nodes_markdown() -> str:
         out.append(f"#### `{kind}`\n\n{summary}\n\n"
                    f"Run: `ros2 run reactface_ros {kind}` or "
                    f"`python -m reactface_ros.nodes.{kind}`.\n")
+        if issubclass(cls, ManagedNode):
+            out.append(f"Managed (lifecycle) node: `ros2 lifecycle get/set /{cls.NODE_NAME}`; "
+                       "with `autostart` it configures and activates itself.\n")
         if any(p.dynamic for p in cls.PARAMS):
             out.append("Parameters marked * may be changed at run time (`ros2 param set`); "
                        "the others are read at start-up.\n")

@@ -15,8 +15,8 @@ import numpy as np
 from reactface_ros.constants import AUDIO_SAMPLE_RATE
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import audio_chunk_msg
 from .qos import qos_profile
 
@@ -62,8 +62,8 @@ def open_microphone(device: str, sample_rate: int, channels: int, chunk: int, ca
     return stream
 
 
-class AudioCaptureNode(ReactfaceNode):
-    """Publishes microphone audio in fixed-size chunks."""
+class AudioCaptureNode(ManagedNode):
+    """Publishes microphone audio in fixed-size chunks (managed: opens the device on configure)."""
 
     NODE_NAME = "audio_capture"
     PARAMS = (
@@ -73,6 +73,7 @@ class AudioCaptureNode(ReactfaceNode):
         ParamSpec("chunk_ms", 40.0, "chunk length in milliseconds"),
         ParamSpec("qos", "sensor_data", "publisher QoS: 'sensor_data' or 'reliable'"),
         ParamSpec("frame_id", "speaker_mic", "header.frame_id of the chunks"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "pub", "param:qos",
@@ -80,8 +81,8 @@ class AudioCaptureNode(ReactfaceNode):
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Open the microphone and create the publisher."""
         self.sample_rate = int(self.param("sample_rate"))
         self.channels = int(self.param("channels"))
         chunk = max(1, int(round(self.sample_rate * float(self.param("chunk_ms")) / 1e3)))
@@ -90,12 +91,27 @@ class AudioCaptureNode(ReactfaceNode):
         self.monitor = diag.StreamMonitor("audio_capture: microphone", 2.0)
         self._queue: queue.Queue = queue.Queue(maxsize=500)
         self._stop = threading.Event()
+        self._thread = None
         self.stream = open_microphone(str(self.param("device")), self.sample_rate,
                                       self.channels, chunk, self._on_block)
+        self.log_topics()
+
+    def activate(self) -> None:
+        """Start capturing and publishing."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._publish_loop, daemon=True)
         self._thread.start()
         self.stream.start()
-        self.log_topics()
+
+    def deactivate(self) -> None:
+        """Stop capturing (the device stays open); queued audio is dropped."""
+        self.stream.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     def _on_block(self, indata, frames, time_info, status) -> None:
         now_ns = time.time_ns()
@@ -130,12 +146,14 @@ class AudioCaptureNode(ReactfaceNode):
         self.monitor.notes["sample_rate"] = str(self.sample_rate)
         return [self.monitor.status(self.get_name())]
 
-    def close(self) -> None:
-        """Stop the stream and the publishing thread."""
-        self._stop.set()
-        self.stream.stop()
-        self.stream.close()
-        self._thread.join(timeout=1.0)
+    def release(self) -> None:
+        """Close the microphone."""
+        stream = getattr(self, "stream", None)
+        if stream is not None:
+            if getattr(self, "_thread", None) is not None:
+                self.deactivate()
+            stream.close()
+            self.stream = None
 
 
 def main(args: list[str] | None = None) -> int:

@@ -7,13 +7,13 @@ for Unreal, through :mod:`reactface_ros.avatar`.
 from __future__ import annotations
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import ConversionError, coefficients_from_msg
 from .qos import qos_profile
 
 
-class AvatarBridgeNode(ReactfaceNode):
+class AvatarBridgeNode(ManagedNode):
     """Forwards every selected reaction to avatar receivers over UDP."""
 
     NODE_NAME = "avatar_bridge"
@@ -26,6 +26,7 @@ class AvatarBridgeNode(ReactfaceNode):
         ParamSpec("livelink_port", 11111, "Live Link receiver port"),
         ParamSpec("livelink_subject", "ReactFaceListener", "Live Link subject name"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no reaction arrives for this long"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "sub", "reliable",
@@ -33,8 +34,8 @@ class AvatarBridgeNode(ReactfaceNode):
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Open the UDP senders and subscribe."""
         self.senders = {}
         try:
             from reactface_ros import avatar
@@ -88,12 +89,13 @@ class AvatarBridgeNode(ReactfaceNode):
                                  ", ".join(self.senders) or "no output enabled", self.get_name(),
                                  values)]
 
-    def close(self) -> None:
+    def release(self) -> None:
         """Close the UDP sockets."""
-        for sender in self.senders.values():
+        for sender in getattr(self, "senders", {}).values():
             close = getattr(sender, "close", None)
             if close is not None:
                 close()
+        self.senders = {}
 
 
 def main(args: list[str] | None = None) -> int:

@@ -11,14 +11,14 @@ import threading
 import time
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import numpy_to_image, set_stamp_ns
 from .qos import qos_profile
 
 
-class CameraCaptureNode(ReactfaceNode):
-    """Publishes camera frames at the requested rate."""
+class CameraCaptureNode(ManagedNode):
+    """Publishes camera frames at the requested rate (managed: opens the camera on configure)."""
 
     NODE_NAME = "camera_capture"
     PARAMS = (
@@ -30,6 +30,7 @@ class CameraCaptureNode(ReactfaceNode):
         ParamSpec("qos", "sensor_data", "publisher QoS: 'sensor_data' or 'reliable'"),
         ParamSpec("frame_id", "speaker_camera", "header.frame_id of the images"),
         ParamSpec("focal_length_px", 0.0, "camera_info focal length in pixels; 0: image width"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("speaker/image", "sensor_msgs/msg/Image", "pub", "param:qos",
@@ -39,8 +40,8 @@ class CameraCaptureNode(ReactfaceNode):
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Open the camera and create the publishers."""
         import cv2
 
         self._cv2 = cv2
@@ -65,9 +66,21 @@ class CameraCaptureNode(ReactfaceNode):
                                               "speaker/camera_info", qos)
         self.monitor = diag.StreamMonitor("camera_capture: camera", 2.0)
         self._stop = threading.Event()
+        self._thread = None
+        self.log_topics()
+
+    def activate(self) -> None:
+        """Start capturing."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
-        self.log_topics()
+
+    def deactivate(self) -> None:
+        """Stop capturing (the camera stays open)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
 
     def camera_info(self, width: int, height: int, stamp_ns: int):
         """An uncalibrated ``CameraInfo`` for a ``width`` x ``height`` image."""
@@ -116,11 +129,14 @@ class CameraCaptureNode(ReactfaceNode):
         """Camera frame rate and failures."""
         return [self.monitor.status(self.get_name())]
 
-    def close(self) -> None:
-        """Stop capturing and release the camera."""
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-        self.cap.release()
+    def release(self) -> None:
+        """Release the camera."""
+        if getattr(self, "_thread", None) is not None:
+            self.deactivate()
+        cap = getattr(self, "cap", None)
+        if cap is not None:
+            cap.release()
+            self.cap = None
 
 
 def main(args: list[str] | None = None) -> int:

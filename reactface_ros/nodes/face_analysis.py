@@ -17,14 +17,14 @@ import time
 from reactface_ros.constants import FPS
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import (ConversionError, face_features_msg, image_to_numpy, numpy_to_image,
                           stamp_to_ns)
 from .qos import qos_profile
 
 
-class FaceAnalysisNode(ReactfaceNode):
+class FaceAnalysisNode(ManagedNode):
     """Runs the speaker face analysis on every received image."""
 
     NODE_NAME = "face_analysis"
@@ -44,6 +44,7 @@ class FaceAnalysisNode(ReactfaceNode):
         ParamSpec("publish_hri", False, "also publish ROS4HRI-style /humans/faces/... topics"),
         ParamSpec("face_id", "speaker", "face id used in the ROS4HRI topic names"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no image arrives for this long"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("speaker/image", "sensor_msgs/msg/Image", "sub", "param:input_qos",
@@ -52,18 +53,21 @@ class FaceAnalysisNode(ReactfaceNode):
                   "history", "one message per image, stamped with the image's stamp"),
         TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "pub", "history",
                   "rgb8 face crop of frames with a face, stamped like the image "
-                  "(publish_crop)", optional=True),
+                  "(publish_crop)", optional=True, enabled_by="publish_crop"),
         TopicSpec("/humans/faces/tracked", "hri_msgs/msg/IdsList", "pub", "reliable",
-                  "ids of visible faces (publish_hri, needs hri_msgs)", optional=True),
+                  "ids of visible faces (publish_hri, needs hri_msgs)", optional=True,
+                  enabled_by="publish_hri"),
         TopicSpec("/humans/faces/<face_id>/roi", "hri_msgs/msg/NormalizedRegionOfInterest2D",
-                  "pub", "reliable", "face box (publish_hri, needs hri_msgs)", optional=True),
+                  "pub", "reliable", "face box (publish_hri, needs hri_msgs)", optional=True,
+                  enabled_by="publish_hri"),
         TopicSpec("/humans/faces/<face_id>/cropped", "sensor_msgs/msg/Image", "pub",
-                  "reliable", "rgb8 face crop (publish_hri)", optional=True),
+                  "reliable", "rgb8 face crop (publish_hri)", optional=True,
+                  enabled_by="publish_hri"),
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Load the face landmarker and create the topics."""
         from reactface_ros.face_analysis import FaceAnalysisConfig, FaceAnalyzer
 
         want_crop = bool(self.param("publish_crop") or self.param("publish_hri"))
@@ -214,9 +218,12 @@ class FaceAnalysisNode(ReactfaceNode):
             self.get_name(), stats)
         return [self.images.status(self.get_name()), proc]
 
-    def close(self) -> None:
+    def release(self) -> None:
         """Shut down MediaPipe."""
-        self.analyzer.close()
+        analyzer = getattr(self, "analyzer", None)
+        if analyzer is not None:
+            analyzer.close()
+            self.analyzer = None
 
 
 def main(args: list[str] | None = None) -> int:

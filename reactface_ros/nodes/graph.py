@@ -16,6 +16,10 @@ Graphs
 ``record``
     ``recorder`` alone, recording every topic the live and file graphs publish; start it
     before the source.
+
+Every node but the recorder is a managed (lifecycle) node; the ``autostart`` argument (default
+true) brings them to ``active``. Nodes marked ``required`` (the sources and the reaction node)
+end the whole graph when they cannot start.
 """
 from __future__ import annotations
 
@@ -68,12 +72,21 @@ class NodeEntry:
         Values set on top of the parameter files (plain values or :class:`Arg`).
     remappings : tuple of (str, str)
         ``(from, to)`` topic remappings.
+    required : bool
+        The graph cannot run without this node: when it cannot start (or exits), the launch
+        and the runner stop everything with its reason.
     """
 
     kind: str
     name: str
     parameters: dict = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+
+    def with_parameters(self, **values) -> "NodeEntry":
+        """A copy with ``values`` added to the parameters."""
+        return NodeEntry(self.kind, self.name, {**self.parameters, **values}, self.remappings,
+                         self.required)
 
 
 @dataclass(frozen=True)
@@ -114,16 +127,21 @@ COMMON_ARGS = {
     "samples": ("10", "number of sampled reactions M"),
     "seed": ("0", "sampling seed"),
     "use_sim_time": ("false", "follow /clock (set true with media_source mode:=fast)"),
+    "autostart": ("true", "configure and activate the managed nodes at start-up (false: they "
+                  "wait unconfigured for `ros2 lifecycle set`)"),
 }
+
+#: Parameter every managed node takes from the ``autostart`` argument.
+_AUTO = {"autostart": Arg("autostart")}
 
 
 def _reaction_chain(render_video: Arg | str = "") -> tuple[NodeEntry, ...]:
-    sim = {"use_sim_time": Arg("use_sim_time")}
+    sim = {"use_sim_time": Arg("use_sim_time"), **_AUTO}
     return (
         NodeEntry("face_analysis", "face_analysis", dict(sim)),
         NodeEntry("reaction", "reaction", {"checkpoint": Arg("checkpoint"),
                                            "device": Arg("device"), "samples": Arg("samples"),
-                                           "seed": Arg("seed"), **sim}),
+                                           "seed": Arg("seed"), **sim}, required=True),
         NodeEntry("render", "render", {"video_path": render_video, **sim}),
     )
 
@@ -133,9 +151,11 @@ def _build_graphs() -> dict[str, GraphSpec]:
         "live", "microphone + camera -> face analysis -> reaction -> render + avatar",
         nodes=_reaction_chain() + (
             NodeEntry("avatar_bridge", "avatar_bridge", {"vmc": Arg("vmc"),
-                                                         "livelink": Arg("livelink")}),
-            NodeEntry("audio_capture", "audio_capture", {"device": Arg("mic")}),
-            NodeEntry("camera_capture", "camera_capture", {"device": Arg("camera")}),
+                                                         "livelink": Arg("livelink"), **_AUTO}),
+            NodeEntry("audio_capture", "audio_capture", {"device": Arg("mic"), **_AUTO},
+                      required=True),
+            NodeEntry("camera_capture", "camera_capture", {"device": Arg("camera"), **_AUTO},
+                      required=True),
         ),
         params_files=("defaults.yaml", "live.yaml"),
         arguments={**COMMON_ARGS,
@@ -148,7 +168,8 @@ def _build_graphs() -> dict[str, GraphSpec]:
         nodes=_reaction_chain(Arg("listener_video")) + (
             NodeEntry("media_source", "media_source", {"video": Arg("video"),
                                                        "audio": Arg("audio"),
-                                                       "mode": Arg("mode")}),),
+                                                       "mode": Arg("mode"), **_AUTO},
+                      required=True),),
         params_files=("defaults.yaml", "file.yaml"),
         arguments={**COMMON_ARGS,
                    "video": ("", "speaker video file"),
@@ -159,26 +180,32 @@ def _build_graphs() -> dict[str, GraphSpec]:
         "record", "records every topic of the live and file graphs into one MCAP file",
         nodes=(NodeEntry("recorder", "recorder", {
             "path": Arg("bag"),
-            "topics": merge_recorded(recorded_topics(live), recorded_topics(file_graph))}),),
+            "topics": merge_recorded(recorded_topics(live), recorded_topics(file_graph))},
+            required=True),),
         params_files=("defaults.yaml",),
         arguments={"bag": ("session.mcap", "output MCAP file")})
     return {"live": live, "file": with_source_wait(file_graph), "record": record}
 
 
 def with_source_wait(graph: GraphSpec) -> GraphSpec:
-    """Make media_source wait for the whole graph before its first frame.
+    """Make media_source wait for the whole graph (and, in fast mode, every consumer).
 
     ``min_subscribers`` is what the graph subscribes to its outputs; ``graph_topics`` lists
     every topic between the other nodes with its subscriber and publisher counts, so that
-    nodes started in other processes have discovered each other too.
+    nodes started in other processes have discovered each other too. ``progress_topics``
+    lists what every other node (the recorder aside) publishes, so fast-mode playback keeps
+    pace with the slowest of them.
     """
     counts = subscriber_counts(graph)
     publishers: dict[str, int] = {}
+    progress: dict[str, str] = {}
     for entry in graph.nodes:
         if entry.kind != "recorder":
-            for name, _, direction, _ in node_topics(graph, entry):
+            for name, msg_type, direction, _ in node_topics(graph, entry, always_only=True):
                 if direction == "pub":
                     publishers[name] = publishers.get(name, 0) + 1
+                    if entry.kind != "media_source" and name != "/diagnostics":
+                        progress[name] = f"{name}={msg_type}"
     links = sorted(f"{name}={counts[name]}:{publishers[name]}" for name in counts
                    if name in publishers and name not in ("/diagnostics", "/clock"))
     nodes = []
@@ -187,10 +214,9 @@ def with_source_wait(graph: GraphSpec) -> GraphSpec:
             outputs = [name for name, _, d, _ in node_topics(graph, entry) if d == "pub"
                        and name in ("/speaker/image", "/speaker/audio")]
             need = min((counts.get(name, 0) for name in outputs), default=0)
-            entry = NodeEntry(entry.kind, entry.name,
-                              {**entry.parameters, "min_subscribers": max(need, 1),
-                               "graph_topics": links or [""]},
-                              entry.remappings)
+            entry = entry.with_parameters(min_subscribers=max(need, 1),
+                                          graph_topics=links or [""],
+                                          progress_topics=sorted(progress.values()) or [""])
         nodes.append(entry)
     return GraphSpec(graph.name, graph.description, tuple(nodes), graph.params_files,
                      graph.arguments)
@@ -239,18 +265,60 @@ def node_class(kind: str):
     return getattr(module, NODE_CLASSES[kind])
 
 
-def resolve_value(value, args: dict[str, str]):
-    """A parameter value with :class:`Arg` replaced by the argument, parsed as YAML.
+def is_managed(kind: str) -> bool:
+    """Whether nodes of ``kind`` are managed (lifecycle) nodes."""
+    from .common import ManagedNode
 
-    Parsing as YAML is what ``launch_ros`` does with launch-argument strings, so ``"10"``
-    becomes ``10`` and ``"true"`` becomes ``True`` in both the launch files and the runner.
+    return issubclass(node_class(kind), ManagedNode)
+
+
+def param_type(kind: str, name: str) -> type | None:
+    """The declared type of parameter ``name`` of node ``kind`` (``None``: not declared)."""
+    if name == "use_sim_time":
+        return bool
+    for spec in node_class(kind).PARAMS:
+        if spec.name == name:
+            return type(spec.default)
+    return None
+
+
+def typed_value(text: str, want: type | None, what: str = "value"):
+    """A launch-argument string as a parameter of type ``want``.
+
+    ``launch_ros`` parses argument values as YAML, so ``camera:=0`` would arrive as an integer
+    where a string is declared; the launch files pass ``ParameterValue(..., value_type=...)``
+    with the declared type, and this does the same for the runner: strings stay strings,
+    ``"10"`` becomes ``10`` for an integer, ``"true"`` ``True`` for a bool.
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not a value of that type, with the expected type named.
     """
-    if isinstance(value, Arg):
-        text = str(args[value.name])
+    text = str(text)
+    if want is str:
+        return text
+    if want is None:
         if text == "":
             return ""
         parsed = yaml.safe_load(text)
         return text if isinstance(parsed, (dict, list)) or parsed is None else parsed
+    parsed = yaml.safe_load(text) if text != "" else None
+    if want is float and isinstance(parsed, int) and not isinstance(parsed, bool):
+        parsed = float(parsed)
+    if want is list:
+        parsed = parsed if isinstance(parsed, list) else None
+    if parsed is None or type(parsed) is not want:
+        names = {bool: "true or false", int: "an integer", float: "a number",
+                 list: "a list"}
+        raise ValueError(f"{what} must be {names.get(want, want.__name__)}, got {text!r}")
+    return parsed
+
+
+def resolve_value(value, args: dict[str, str], want: type | None = None, what: str = "value"):
+    """A parameter value with :class:`Arg` replaced by the argument, as type ``want``."""
+    if isinstance(value, Arg):
+        return typed_value(args[value.name], want, f"argument {value.name!r} ({what})")
     return value
 
 
@@ -273,7 +341,8 @@ def node_parameters(graph: GraphSpec, entry: NodeEntry,
     for name in graph.params_files:
         params.update(load_params_file(config_path(name), entry.name))
     for key, value in entry.parameters.items():
-        params[key] = resolve_value(value, values)
+        params[key] = resolve_value(value, values, param_type(entry.kind, key),
+                                    f"{entry.name}.{key}")
     return params
 
 
@@ -284,29 +353,54 @@ def _resolve(topic: str, remappings) -> str:
     return mapped if mapped.startswith("/") else "/" + mapped
 
 
-def node_topics(graph: GraphSpec, entry: NodeEntry, args: dict[str, str] | None = None):
-    """``(resolved name, type, direction, qos)`` of the non-optional topics of ``entry``."""
+def node_topics(graph: GraphSpec, entry: NodeEntry, args: dict[str, str] | None = None, *,
+                always_only: bool = False, possible: bool = False):
+    """``(resolved name, type, direction, qos)`` of the topics of ``entry``.
+
+    Optional topics are included when the node's parameters enable them (``always_only``:
+    never; ``possible``: also when a launch argument sets the enabling parameter, as
+    ``mode`` enables ``/clock``). Topic names with a parameter in them
+    (``/humans/faces/<face_id>/roi``) get its value.
+    """
     spec_cls = node_class(entry.kind)
-    params = None
+    params = {p.name: p.default for p in spec_cls.PARAMS}
+    params.update(node_parameters(graph, entry, args))
     out = []
     for topic in spec_cls.TOPICS:
         if topic.optional:
-            continue
+            if always_only:
+                continue
+            switch = topic.enabled_by.partition("=")[0]
+            by_arg = possible and isinstance(entry.parameters.get(switch), Arg)
+            if not (topic.enabled(params) or (by_arg and switch)):
+                continue
         qos = topic.qos
         if qos.startswith("param:"):
-            if params is None:
-                params = {p.name: p.default for p in spec_cls.PARAMS}
-                params.update(node_parameters(graph, entry, args))
             qos = str(params[qos.split(":", 1)[1]])
-        out.append((_resolve(topic.name, entry.remappings), topic.msg_type, topic.direction, qos))
+        name = topic.name
+        for key, value in params.items():
+            name = name.replace(f"<{key}>", str(value))
+        out.append((_resolve(name, entry.remappings), topic.msg_type, topic.direction, qos))
     return out
 
 
+#: Message packages the recorder can describe in a bag (Jazzy's standard types and ours).
+_RECORDABLE_PACKAGES = ("reactface_ros", "sensor_msgs", "std_msgs", "diagnostic_msgs",
+                        "rosgraph_msgs", "builtin_interfaces", "geometry_msgs")
+
+
 def recorded_topics(graph: GraphSpec) -> list[str]:
-    """Recorder entries (``name=type[@sensor_data]``) for every topic ``graph`` publishes."""
+    """Recorder entries (``name=type[@sensor_data]``) for every topic ``graph`` may publish.
+
+    Optional topics count when the graph's parameters (or one of its launch arguments)
+    enable them; types of packages the recorder has no definitions for (``hri_msgs``) are
+    left out.
+    """
     entries: dict[str, str] = {}
     for entry in graph.nodes:
-        for name, msg_type, direction, qos in node_topics(graph, entry):
+        for name, msg_type, direction, qos in node_topics(graph, entry, possible=True):
+            if msg_type.split("/", 1)[0] not in _RECORDABLE_PACKAGES:
+                continue
             if direction == "pub" and name not in entries:
                 suffix = f"@{qos}" if qos in ("sensor_data", "history") else ""
                 entries[name] = f"{name}={msg_type}{suffix}"
@@ -340,7 +434,7 @@ def subscriber_counts(graph: GraphSpec, args: dict[str, str] | None = None) -> d
                 name = item.split("=", 1)[0]
                 counts[name] = counts.get(name, 0) + 1
             continue
-        for name, _, direction, _ in node_topics(graph, entry, args):
+        for name, _, direction, _ in node_topics(graph, entry, args, always_only=True):
             if direction == "sub":
                 counts[name] = counts.get(name, 0) + 1
     return counts
@@ -368,6 +462,7 @@ def get_graph(name: str) -> GraphSpec:
 def with_recorder(graph: GraphSpec, bag_path: str) -> GraphSpec:
     """``graph`` plus a recorder (first, so it subscribes before the source starts)."""
     recorder = NodeEntry("recorder", "recorder", {"path": str(bag_path),
-                                                  "topics": recorded_topics(graph)})
+                                                  "topics": recorded_topics(graph)},
+                         required=True)
     return with_source_wait(GraphSpec(graph.name, graph.description, (recorder,) + graph.nodes,
                                       graph.params_files, graph.arguments))

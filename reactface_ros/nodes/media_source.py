@@ -10,13 +10,19 @@ Two pacing modes:
   their first sample.
 * ``fast``: as fast as the graph consumes. The node publishes ``/clock`` (simulated time; run
   the other nodes with ``use_sim_time``), stamps frames on the same media timeline, and keeps at
-  most ``max_in_flight`` frames ahead of the last frame index seen on ``progress_topic``.
+  most ``max_in_flight`` frames ahead of the slowest consumer: every topic in
+  ``progress_topics`` (the graph description lists the outputs of every node downstream) must
+  have answered up to ``max_in_flight`` frames back, matched by stamp, before the next frame.
 
 Before the first message it waits until every output topic has ``min_subscribers`` matched
 subscribers (recorder included), so nothing is lost to discovery.
+
+A managed node: ``configure`` opens the files, ``activate`` starts (or resumes) playback,
+``deactivate`` pauses it.
 """
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from pathlib import Path
@@ -27,8 +33,8 @@ from rosgraph_msgs.msg import Clock
 from reactface_ros.constants import FPS
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import audio_chunk_msg, numpy_to_image, set_stamp_ns
 from .qos import qos_profile
 
@@ -76,7 +82,7 @@ def read_audio_track(path: str | Path) -> tuple[np.ndarray, int] | None:
     return np.concatenate(blocks, axis=0), rate
 
 
-class MediaSourceNode(ReactfaceNode):
+class MediaSourceNode(ManagedNode):
     """Publishes a video file's frames and audio as speaker image and audio topics."""
 
     NODE_NAME = "media_source"
@@ -93,14 +99,19 @@ class MediaSourceNode(ReactfaceNode):
                   "downstream nodes in other processes are ready too"),
         ParamSpec("wait_timeout_s", 30.0, "give up waiting for subscribers after this long and "
                   "start anyway (0 waits forever)"),
-        ParamSpec("max_in_flight", 4, "fast mode: frames published ahead of the last one seen "
-                  "on progress_topic", dynamic=True),
+        ParamSpec("progress_topics",
+                  ["speaker/face_features=reactface_ros/msg/SpeakerFaceFeatures"],
+                  "fast mode: what the consumers publish, each 'topic=pkg/msg/Type' with a "
+                  "header stamped like the frame it answers (filled in from the graph)"),
+        ParamSpec("max_in_flight", 16, "fast mode: frames published ahead of the slowest "
+                  "progress topic (keep it above the reaction window w)", dynamic=True),
         ParamSpec("progress_timeout_s", 5.0, "fast mode: publish the next frame anyway when "
-                  "progress_topic stays quiet this long", dynamic=True),
+                  "no progress topic has moved for this long", dynamic=True),
         ParamSpec("loop", False, "start over at the end of the file", dynamic=True),
         ParamSpec("frame_id", "speaker_camera", "header.frame_id of the images"),
         ParamSpec("audio_frame_id", "speaker_mic", "header.frame_id of the audio chunks"),
         ParamSpec("exit_when_done", False, "shut the process down after the last frame"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("speaker/image", "sensor_msgs/msg/Image", "pub", "history",
@@ -110,12 +121,13 @@ class MediaSourceNode(ReactfaceNode):
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "sub",
                   "reliable", "fast mode: progress of the graph (frame_index)"),
         TopicSpec("/clock", "rosgraph_msgs/msg/Clock", "pub", "history",
-                  "simulated time, one tick per frame (fast mode only)"),
+                  "simulated time, one tick per frame (fast mode only)", optional=True,
+                  enabled_by="mode=fast"),
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Open the video (and audio) file and create the topics."""
         video = str(self.param("video"))
         if not video or not Path(video).is_file():
             raise NodeStartError(f"video file {video!r} not found; set the "
@@ -148,28 +160,69 @@ class MediaSourceNode(ReactfaceNode):
         # records every tick (volatile subscribers such as rclpy's time source match too).
         self.clock_pub = (self.create_publisher(Clock, "/clock", qos_profile("history"))
                           if self.mode == "fast" else None)
-        self._progress = -1
+        self._sent_stamps: list[int] = []   # stamp of every frame published, in order
+        self._progress: dict[str, int] = {}  # progress topic -> last frame answered
         self._progress_time = time.monotonic()
         self._progress_cv = threading.Condition()
         # Subscribed in both modes (used in fast mode) so the graph looks the same to others.
+        features = self.topic("speaker/face_features")
         self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
-                                 "speaker/face_features", self._on_progress, reliable)
+                                 "speaker/face_features",
+                                 lambda msg: self._on_progress(features, msg), reliable)
+        if self.mode == "fast":
+            for entry in self.param("progress_topics"):
+                if not entry:
+                    continue
+                topic, _, msg_type = entry.partition("=")
+                topic = self.topic(topic.strip())
+                self._progress[topic] = -1
+                if topic != features:
+                    self.create_subscription(msg_class(msg_type.strip()), topic,
+                                             lambda msg, t=topic: self._on_progress(t, msg),
+                                             reliable)
         self.frames_published = 0
         self._next_start_ns = 0
         self.chunks_published = 0
         self.state = "waiting for subscribers"
         self.done = threading.Event()
         self._stop = threading.Event()
-        self.log_topics()
+        self._running = threading.Event()    # set while active
         self._thread = threading.Thread(target=self._play, name="media_source", daemon=True)
-        self._thread.start()
+        self.log_topics()
+
+    def activate(self) -> None:
+        """Start playback, or resume it where it paused."""
+        self._running.set()
+        if not self._thread.is_alive() and not self.done.is_set():
+            self._thread.start()
+
+    def deactivate(self) -> None:
+        """Pause playback before the next frame."""
+        self._running.clear()
 
     # ------------------------------------------------------------------ pacing helpers
-    def _on_progress(self, msg) -> None:
+    def _on_progress(self, topic: str, msg) -> None:
+        if topic not in self._progress:
+            return
+        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
         with self._progress_cv:
-            self._progress = max(self._progress, int(msg.frame_index))
-            self._progress_time = time.monotonic()
-            self._progress_cv.notify_all()
+            answered = bisect.bisect_right(self._sent_stamps, stamp) - 1
+            if answered > self._progress[topic]:
+                self._progress[topic] = answered
+                self._progress_time = time.monotonic()
+                self._progress_cv.notify_all()
+
+    def _wait_running(self) -> float:
+        """Block while the node is inactive; returns how long it was paused (seconds)."""
+        if self._running.is_set():
+            return 0.0
+        t0 = time.monotonic()
+        self.state = "paused (inactive)"
+        while not self._running.wait(0.1):
+            if self._stop.is_set():
+                break
+        self.state = "playing"
+        return time.monotonic() - t0
 
     def _graph_ready(self) -> list[str]:
         """The ``graph_topics`` entries not yet satisfied."""
@@ -203,12 +256,22 @@ class MediaSourceNode(ReactfaceNode):
                 return
             time.sleep(0.01)
 
-    def _wait_for_consumer(self, frame: int) -> None:
+    def _wait_for_consumers(self, frame: int) -> None:
+        """Fast mode: wait until every progress topic has answered frame ``frame - limit``."""
         limit = int(self.param("max_in_flight"))
         quiet = float(self.param("progress_timeout_s"))
         with self._progress_cv:
-            while (not self._stop.is_set() and frame - self._progress > limit
-                   and time.monotonic() - self._progress_time < quiet):
+            while (not self._stop.is_set() and self._progress
+                   and frame - min(self._progress.values()) > limit):
+                if time.monotonic() - self._progress_time >= quiet:
+                    behind = [f"{t} (frame {n})" for t, n in sorted(self._progress.items())
+                              if frame - n > limit]
+                    self.get_logger().warning(
+                        f"no progress for {quiet:.0f} s from {', '.join(behind)} at frame "
+                        f"{frame}: sending the next frame anyway (is that node running? "
+                        "max_in_flight must exceed the reaction window)",
+                        throttle_duration_sec=10.0)
+                    break
                 self._progress_cv.wait(0.05)
             self._progress_time = time.monotonic()
 
@@ -242,18 +305,24 @@ class MediaSourceNode(ReactfaceNode):
         next_sample = 0
         frame_ns = 1e9 / self.fps
         for i, rgb in enumerate(iter_video_frames(self.video)):
+            paused = self._wait_running()
             if self._stop.is_set():
                 return
+            if paused and self.mode == "realtime":  # a camera's stamps go on with the clock
+                wall0 += paused
+                start_ns += int(paused * 1e9)
             stamp_ns = start_ns + int(round(i * frame_ns))
             if self.mode == "realtime":
                 delay = wall0 + i / self.fps - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             else:
-                self._wait_for_consumer(i)
+                self._wait_for_consumers(self.frames_published)
                 clock = Clock()
                 set_stamp_ns(clock.clock, stamp_ns)
                 self.clock_pub.publish(clock)
+            with self._progress_cv:
+                self._sent_stamps.append(stamp_ns)
             self.image_pub.publish(numpy_to_image(rgb, "rgb8", stamp_ns=stamp_ns,
                                                   frame_id=str(self.param("frame_id"))))
             self.frames_published += 1
@@ -277,10 +346,15 @@ class MediaSourceNode(ReactfaceNode):
             "frames_published": self.frames_published, "frames_total": self.total_frames,
             "chunks_published": self.chunks_published, "mode": self.mode})]
 
-    def close(self) -> None:
+    def release(self) -> None:
         """Stop the playback thread."""
-        self._stop.set()
-        self._thread.join(timeout=2.0)
+        stop = getattr(self, "_stop", None)
+        if stop is None:
+            return
+        stop.set()
+        self._running.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -26,8 +26,8 @@ from reactface_ros.constants import FPS
 from reactface_ros.input_checks import InputError, check_audio_chunk, check_face_features
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import (ConversionError, audio_from_msg, face_vector_from_msg,
                           image_to_numpy, reaction_frame_msg, reaction_samples_msg, stamp_to_ns)
 from .qos import qos_profile
@@ -104,8 +104,12 @@ def default_checkpoint() -> str:
     return str(bases[0] / "reactface")
 
 
-class ReactionNode(ReactfaceNode):
-    """Runs the streaming ReactFace engine on the speaker streams."""
+class ReactionNode(ManagedNode):
+    """Runs the streaming ReactFace engine on the speaker streams.
+
+    A managed node: ``configure`` loads the model; while inactive it stays loaded and the
+    input is dropped.
+    """
 
     NODE_NAME = "reaction"
     PARAMS = (
@@ -137,6 +141,7 @@ class ReactionNode(ReactfaceNode):
         ParamSpec("crop_timeout_s", 0.3, "conv3d checkpoints: how long a face frame waits for "
                   "its crop before it counts as no face"),
         ParamSpec("frame_id", "listener_face", "header.frame_id of the reactions"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "sub", "param:input_qos",
@@ -153,8 +158,8 @@ class ReactionNode(ReactfaceNode):
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Load the model and create the topics."""
         policy = str(self.param("selection"))
         if policy not in SELECTION_POLICIES:
             raise NodeStartError(f"selection must be one of {', '.join(SELECTION_POLICIES)}, "
@@ -471,6 +476,18 @@ class ReactionNode(ReactfaceNode):
         self._face_last_index = None
         self._audio_next_ns = None
         self._audio_rate = None
+
+    def deactivate(self) -> None:
+        """Stop listening; the next input after activation continues or restarts the session.
+
+        As after an idle flush: input within ``idle_flush_s`` (stamp time) of where it stopped
+        continues the session, anything later starts a new one.
+        """
+        self._paused = True
+
+    def release(self) -> None:
+        """Drop the model."""
+        self.stream = None
 
     def check_parameter(self, name: str, value) -> str | None:
         """Refuse unknown selection policies and negative sample indices."""

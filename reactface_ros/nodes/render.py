@@ -12,8 +12,8 @@ import warnings
 from reactface_ros.constants import FPS
 
 from . import diagnostics as diag
-from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode, TopicSpec,
-                     msg_class, run_node)
+from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
+                     TopicSpec, msg_class, run_node)
 from .conversions import ConversionError, coefficients_from_msg, numpy_to_image
 from .qos import qos_profile
 
@@ -61,7 +61,7 @@ class Mp4Writer:
         self.container.close()
 
 
-class RenderNode(ReactfaceNode):
+class RenderNode(ManagedNode):
     """Renders the selected listener reaction of every frame."""
 
     NODE_NAME = "render"
@@ -71,6 +71,7 @@ class RenderNode(ReactfaceNode):
         ParamSpec("video_path", "", "also write the rendered frames to this mp4 (empty: off)"),
         ParamSpec("fps", FPS, "frame rate of the mp4"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no reaction arrives for this long"),
+        AUTOSTART,
     )
     TOPICS = (
         TopicSpec("listener/reaction", "reactface_ros/msg/ReactionFrame", "sub", "reliable",
@@ -80,8 +81,8 @@ class RenderNode(ReactfaceNode):
         DIAGNOSTICS_TOPIC,
     )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def configure(self) -> None:
+        """Create the renderer (and the mp4 writer) and the topics."""
         try:
             from reactface_ros.render import make_renderer
 
@@ -130,14 +131,15 @@ class RenderNode(ReactfaceNode):
                 diag.make_status("render: processing", diag.OK, "ok", self.get_name(),
                                  self.latency.summary())]
 
-    def close(self) -> None:
+    def release(self) -> None:
         """Finish the mp4, if any, and release the renderer."""
-        if self.writer is not None:
+        if getattr(self, "writer", None) is not None:
             self.writer.close()
             self.writer = None
-        close = getattr(self.renderer, "close", None)
+        close = getattr(getattr(self, "renderer", None), "close", None)
         if close is not None:
             close()
+        self.renderer = None
 
 
 def main(args: list[str] | None = None) -> int:
