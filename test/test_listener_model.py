@@ -216,3 +216,25 @@ def test_persona_summary_groups_samples_by_slot():
     assert slots[0]["smile_r"] == pytest.approx(0.85) and slots[1]["smile_r"] == pytest.approx(0.15)
     assert slots[0]["nod_ratio"] == pytest.approx(1.0)            # the null one is skipped
     assert slots[0]["smiles_back"] == 1.0 and slots[1]["nods"] == 1.0
+
+
+def test_baselines_move_onto_the_listener_rest():
+    from reactface_ros.evaluate.runner import move_to_rest, resting_faces
+
+    rng = np.random.default_rng(0)
+    reactions = np.repeat(neutral_listener_face()[None, None, None], 40, axis=2).repeat(2, 1)
+    reactions = reactions.astype(np.float32)
+    reactions[..., :NUM_BLENDSHAPES] += 0.3 + 0.1 * rng.random((1, 2, 40, NUM_BLENDSHAPES))
+    rest = a_listener_face()[None]
+    moved = move_to_rest(reactions, rest)
+    np.testing.assert_allclose(resting_faces(moved)[0, :, NUM_BLENDSHAPES:],
+                               np.repeat(rest[:, NUM_BLENDSHAPES:], 2, 0), atol=1e-5)
+    expected = reactions - resting_faces(reactions)[:, :, None] + rest[:, None, None]
+    inside = (expected[..., :NUM_BLENDSHAPES] > 0) & (expected[..., :NUM_BLENDSHAPES] < 1)
+    assert inside.mean() > 0.9
+    np.testing.assert_allclose(moved[..., :NUM_BLENDSHAPES][inside],
+                               expected[..., :NUM_BLENDSHAPES][inside], atol=1e-5)
+    np.testing.assert_allclose(moved[..., NUM_BLENDSHAPES:], expected[..., NUM_BLENDSHAPES:],
+                               atol=1e-5)
+    assert moved[..., :NUM_BLENDSHAPES].min() >= 0.0
+    assert moved[..., :NUM_BLENDSHAPES].max() <= 1.0

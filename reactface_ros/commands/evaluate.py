@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "give the model's training data to score a held-out data set")
     parser.add_argument("--reference-split", default="train",
                         help="split of the reference dataset (default train)")
+    parser.add_argument("--anchor", choices=("listener", "neutral"), default="listener",
+                        help="anchored models: react around each row listener's resting face "
+                             "(default; the baselines are moved onto it too) or the neutral "
+                             "face")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                                   fr_dist=not args.no_fr_dist, plots=not args.no_plots,
                                   contingency=not args.no_contingency, device=args.device,
                                   train_split=args.reference_split,
-                                  reference_root=args.reference_root)
+                                  reference_root=args.reference_root, anchor=args.anchor)
         result = evaluate_checkpoint(args.checkpoint, args.data_root, args.out, config)
     except (CheckpointError, DatasetLayoutError, FileNotFoundError, ValueError) as exc:
         print(f"reactface evaluate: {exc}", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from reactface_ros.constants import FPS, SAMPLES_PER_FRAME
+from reactface_ros.constants import FPS, NUM_BLENDSHAPES, SAMPLES_PER_FRAME
 from reactface_ros.evaluate.baselines import (BASELINE_NAMES, TrainingReference,
                                               audio_descriptor, mirror_baseline,
                                               motion_descriptor, random_baseline,
@@ -68,6 +68,12 @@ class EvaluationConfig:
         Clips drawn in the reaction-curve plot (and speaker sessions in the contingency plot).
     contingency : bool
         Measure smile-back and nods in pauses (the ``contingency`` section).
+    anchor : str
+        Models with ``output: anchored``: the listener face each row's reactions move around.
+        ``listener`` (default): the row's listener's resting face, as the embodied listener
+        knows its own face; the Random / NN / Mirror baselines' reactions are then moved onto
+        the same resting face (their motion, that face as rest), so every method gets the
+        same knowledge. ``neutral``: the neutral face for the model, baselines as retrieved.
     face_feature_dir : str or None
         Face-feature cache folder (default ``<root>/face_features``).
     device : str
@@ -89,6 +95,7 @@ class EvaluationConfig:
     plots: bool = True
     plot_clips: int = 3
     contingency: bool = True
+    anchor: str = "listener"
     face_feature_dir: str | None = None
     device: str = "cpu"
     progress: bool = True
@@ -101,10 +108,12 @@ class EvaluationConfig:
             raise ValueError(f"max_rows must be >= 1 or None, got {self.max_rows}")
         if self.seed < 0 or self.plot_clips < 0:
             raise ValueError("seed and plot_clips must be >= 0")
+        if self.anchor not in ("listener", "neutral"):
+            raise ValueError(f"anchor must be 'listener' or 'neutral', got {self.anchor!r}")
 
 
 def stream_clip(model, audio: np.ndarray, face: np.ndarray, num_samples: int,
-                seed: int) -> np.ndarray:
+                seed: int, listener_face: np.ndarray | None = None) -> np.ndarray:
     """Generate reactions for one speaker clip through :class:`ReactionStream`.
 
     Parameters
@@ -117,6 +126,8 @@ def stream_clip(model, audio: np.ndarray, face: np.ndarray, num_samples: int,
         ``(T, 59)`` face features or ``(T, 3, S, S)`` uint8 crops.
     num_samples, seed : int
         M and the stream's seed.
+    listener_face : np.ndarray, optional
+        ``(58,)`` the listener's resting face (``output: anchored`` models).
 
     Returns
     -------
@@ -125,7 +136,8 @@ def stream_clip(model, audio: np.ndarray, face: np.ndarray, num_samples: int,
     """
     from reactface_ros.streaming import ReactionStream
 
-    stream = ReactionStream(model, num_samples=num_samples, seed=seed, max_lag_s=None)
+    stream = ReactionStream(model, num_samples=num_samples, seed=seed, max_lag_s=None,
+                            listener_face=listener_face)
     t = len(face)
     w = model.config.window
     windows = []
@@ -206,15 +218,19 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     done: dict[str, int] = {}
     start = time.monotonic()
     streamed_frames = 0
+    anchored = mcfg.output == "anchored" and cfg.anchor == "listener"
+    rests = resting_faces(listeners) if anchored else None
     for k, r in enumerate(tqdm(rows, desc="streaming", unit="clip", disable=not cfg.progress)):
-        if r.speaker in done:   # same speaker input and seed: the same reactions
+        if r.speaker in done and not anchored:   # same input and seed: the same reactions
             pred[k] = pred[done[r.speaker]]
             continue
         face = _face_input(ds, r.speaker, mcfg.face_encoder, mcfg.crop_size)
         if len(face) < t:
             face = np.concatenate([face, np.repeat(face[-1:], t - len(face), axis=0)])
-        pred[k] = stream_clip(model, audio[r.speaker], face[:t], cfg.num_samples, cfg.seed + k)
-        done[r.speaker] = k
+        pred[k] = stream_clip(model, audio[r.speaker], face[:t], cfg.num_samples,
+                              cfg.seed + (done[r.speaker] if r.speaker in done else k),
+                              None if rests is None else rests[k])
+        done.setdefault(r.speaker, k)
         streamed_frames += t
     stream_seconds = time.monotonic() - start
 
@@ -239,6 +255,12 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
             q_audio = np.stack([audio_descriptor(audio[r.speaker]) for r in rows])
             methods[BASELINE_NAMES["nn_audio"]] = retrieval_baseline(
                 ref, q_audio, ref.audio, m, t)
+        if anchored:
+            for name in list(methods):
+                methods[name] = move_to_rest(methods[name], rests)
+            notes.append("every method reacts around the row listener's resting face: the "
+                         "model gets it as its anchor, the baselines' reactions are moved "
+                         "onto it (their motion, that face as rest)")
         methods[REFERENCE_NAME] = np.repeat(listeners[:, None], m, axis=1)
     scores = {}
     for name, p in methods.items():
@@ -279,6 +301,26 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
                 cfg.plot_clips)
         (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def resting_faces(reactions: np.ndarray) -> np.ndarray:
+    """``(..., T, 58)`` reactions -> ``(..., 58)`` resting faces (the model's definition)."""
+    import torch
+
+    from reactface_ros.model.reactface import resting_face
+
+    return resting_face(torch.from_numpy(np.ascontiguousarray(reactions, np.float32))).numpy()
+
+
+def move_to_rest(reactions: np.ndarray, rests: np.ndarray) -> np.ndarray:
+    """Move ``(N, M, T, 58)`` reactions onto the resting faces ``(N, 58)``.
+
+    Each sample keeps its motion (itself minus its own resting face); blendshapes stay in
+    [0, 1].
+    """
+    out = reactions - resting_faces(reactions)[:, :, None] + rests[:, None, None]
+    out[..., :NUM_BLENDSHAPES] = np.clip(out[..., :NUM_BLENDSHAPES], 0.0, 1.0)
+    return out.astype(np.float32)
 
 
 def persona_summary(model_contingency: dict[str, Any], personas: int) -> list[dict[str, Any]]:
