@@ -158,6 +158,12 @@ class FaceAnalysisConfig:
         Faces MediaPipe looks for per frame (1: the dyadic case, as before). With more,
         :meth:`FaceAnalyzer.analyze_faces` returns every face with a stable id
         (:mod:`reactface_ros.face_tracking`) and :meth:`FaceAnalyzer.analyze` the largest.
+    probe_frames : int
+        With ``max_faces > 1``: while one face is in view, the single-face landmarker (the
+        same as with ``max_faces=1``, so a lone speaker gives exactly the same features) runs
+        on every frame and a multi-face landmarker looks for more people every
+        ``probe_frames`` frames; once two or more are found it takes over on every frame,
+        until only one face has been seen for ``FPS`` frames.
     """
 
     model_path: str | None = None
@@ -170,6 +176,7 @@ class FaceAnalysisConfig:
     fps: float = float(FPS)
     return_crop: bool = True
     max_faces: int = 1
+    probe_frames: int = 5
 
     def __post_init__(self) -> None:
         """Check every value and name the one that is wrong."""
@@ -189,8 +196,11 @@ class FaceAnalysisConfig:
             raise ValueError(f"fps must be > 0, got {self.fps!r}")
         if int(self.max_faces) != self.max_faces or not 1 <= self.max_faces <= 16:
             raise ValueError(f"max_faces must be an integer in 1..16, got {self.max_faces!r}")
+        if int(self.probe_frames) != self.probe_frames or self.probe_frames < 1:
+            raise ValueError(f"probe_frames must be an integer >= 1, got {self.probe_frames!r}")
         self.crop_size = int(self.crop_size)
         self.max_faces = int(self.max_faces)
+        self.probe_frames = int(self.probe_frames)
 
 
 @dataclass
@@ -363,9 +373,15 @@ class FaceAnalyzer:
         self._last_user_ms: float | None = None
         self._last_internal_ms: int = -1
         self.tracker = FaceTracker()
+        self._multi = None
+        self._group_mode = False
+        self._frames = 0
+        self._single_run = 0
         self._landmarker = self._create()
+        if self.config.max_faces > 1:
+            self._multi = self._create(self.config.max_faces)
 
-    def _create(self):
+    def _create(self, num_faces: int = 1):
         from mediapipe.tasks.python.core.base_options import BaseOptions
         from mediapipe.tasks.python.vision import face_landmarker as fl
         from mediapipe.tasks.python.vision.core.vision_task_running_mode import (
@@ -376,7 +392,7 @@ class FaceAnalyzer:
         options = fl.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_path)),
             running_mode=mode,
-            num_faces=self.config.max_faces,
+            num_faces=num_faces,
             min_face_detection_confidence=self.config.min_face_detection_confidence,
             min_face_presence_confidence=self.config.min_face_presence_confidence,
             min_tracking_confidence=self.config.min_tracking_confidence,
@@ -414,6 +430,9 @@ class FaceAnalyzer:
         if self._landmarker is not None:
             landmarker, self._landmarker = self._landmarker, None
             landmarker.close()
+        if getattr(self, "_multi", None) is not None:
+            multi, self._multi = self._multi, None
+            multi.close()
 
     def reset(self) -> None:
         """Start over (video mode: forget tracking state and the timestamp clock)."""
@@ -421,7 +440,12 @@ class FaceAnalyzer:
         self._last_user_ms = None
         self._last_internal_ms = -1
         self.tracker.reset()
+        self._group_mode = False
+        self._frames = 0
+        self._single_run = 0
         self._landmarker = self._create()
+        if self.config.max_faces > 1:
+            self._multi = self._create(self.config.max_faces)
 
     def _next_timestamp(self, timestamp_ms: float | None) -> int:
         if timestamp_ms is None:
@@ -478,11 +502,39 @@ class FaceAnalyzer:
         list of (str, SpeakerFaceFeatures)
             ``(face id, features)`` sorted by the box's left edge (empty: no face).
         """
-        result, image = self._detect(image_rgb, timestamp_ms)
-        found = [self._features(result, image, i) for i in range(len(result.face_landmarks or []))]
-        found = [f for f in found if f.face_found]
+        if self._landmarker is None:
+            raise RuntimeError("FaceAnalyzer is closed; create a new one")
+        image = _as_rgb_uint8(image_rgb)
+        ts = self._next_timestamp(timestamp_ms) if self.config.running_mode == "video" else 0
+        found: list[SpeakerFaceFeatures] = []
+        probe = self._multi is not None and (
+            self._group_mode or self._frames % self.config.probe_frames == 0)
+        self._frames += 1
+        if probe:
+            found = self._all_faces(self._run(self._multi, image, ts), image)
+            if len(found) >= 2:
+                self._group_mode, self._single_run = True, 0
+            elif self._group_mode:
+                self._single_run += 1
+                if self._single_run >= int(round(self.config.fps)):
+                    self._group_mode = False
+        if not self._group_mode and (not probe or len(found) < 2):
+            found = self._all_faces(self._run(self._landmarker, image, ts), image)
         ids = self.tracker.update([f.box for f in found])
         return sorted(zip(ids, found), key=lambda item: float(item[1].box[0]))
+
+    def _all_faces(self, result, image: np.ndarray) -> list[SpeakerFaceFeatures]:
+        found = [self._features(result, image, i)
+                 for i in range(len(result.face_landmarks or []))]
+        return [f for f in found if f.face_found]
+
+    def _run(self, landmarker, image: np.ndarray, ts: int):
+        import mediapipe as mp
+
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
+        if self.config.running_mode == "video":
+            return landmarker.detect_for_video(mp_image, ts)
+        return landmarker.detect(mp_image)
 
     def _detect(self, image_rgb: np.ndarray, timestamp_ms: float | None):
         if self._landmarker is None:
