@@ -7,11 +7,14 @@ install); nothing else in the package does.
 """
 from __future__ import annotations
 
-from .graph import Arg, config_path, get_graph
+from .graph import Arg, config_path, get_graph, graph_part
 
 
-def generate_launch_description_for(graph_name: str):
+def generate_launch_description_for(graph_name: str, part: str | None = None):
     """A ``LaunchDescription`` for the graph called ``graph_name``.
+
+    ``part`` (``robot`` or ``inference``, :data:`.graph.PARTS`) keeps only that half of the
+    graph, for a robot + GPU host deployment.
 
     Every graph argument becomes a ``DeclareLaunchArgument``; parameter values that refer to
     an argument become ``LaunchConfiguration`` substitutions (``launch_ros`` parses them as
@@ -23,6 +26,8 @@ def generate_launch_description_for(graph_name: str):
     from launch_ros.actions import Node
 
     graph = get_graph(graph_name)
+    if part is not None:
+        graph = graph_part(graph, part)
     actions = [DeclareLaunchArgument(name, default_value=default, description=text)
                for name, (default, text) in graph.arguments.items()]
     files = [str(config_path(name)) for name in graph.params_files]

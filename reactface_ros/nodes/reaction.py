@@ -30,6 +30,7 @@ from .common import (DIAGNOSTICS_TOPIC, NodeStartError, ParamSpec, ReactfaceNode
                      msg_class, run_node)
 from .conversions import (ConversionError, audio_from_msg, face_vector_from_msg,
                           image_to_numpy, reaction_frame_msg, reaction_samples_msg, stamp_to_ns)
+from .group_support import GROUP_PARAMS, GROUP_TOPICS, GroupInput
 from .qos import qos_profile
 
 SELECTION_POLICIES = ("fixed", "medoid", "random")
@@ -137,7 +138,7 @@ class ReactionNode(ReactfaceNode):
         ParamSpec("crop_timeout_s", 0.3, "conv3d checkpoints: how long a face frame waits for "
                   "its crop before it counts as no face"),
         ParamSpec("frame_id", "listener_face", "header.frame_id of the reactions"),
-    )
+    ) + GROUP_PARAMS
     TOPICS = (
         TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "sub", "param:input_qos",
                   "speaker audio chunks (any rate and channel count)"),
@@ -150,8 +151,7 @@ class ReactionNode(ReactfaceNode):
                   "the selected reaction, one message per speaker frame"),
         TopicSpec("listener/reaction_samples", "reactface_ros/msg/ReactionSamples", "pub",
                   "history", "all M sampled reactions, one message per speaker frame"),
-        DIAGNOSTICS_TOPIC,
-    )
+    ) + GROUP_TOPICS + (DIAGNOSTICS_TOPIC,)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -170,7 +170,10 @@ class ReactionNode(ReactfaceNode):
         self.create_subscription(msg_class("reactface_ros/msg/AudioChunk"), "speaker/audio",
                                  self._on_audio, in_qos)
         self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
-                                 "speaker/face_features", self._on_face, in_qos)
+                                 "speaker/face_features",
+                                 lambda msg: self.group.wants_plain() and self._on_face(msg),
+                                 in_qos)
+        self.group = GroupInput(self, in_qos)   # speaker/faces: react to the active speaker
         # conv3d checkpoints read face crops: each features message waits for the crop with
         # its stamp (face_analysis publishes it with publish_crop, the default).
         self._crops: collections.OrderedDict = collections.OrderedDict()
@@ -278,6 +281,7 @@ class ReactionNode(ReactfaceNode):
                 self.audio_in.gap(int(round(lag * float(self.param("fps")) / 1e9)))
         self._audio_next_ns = block.stamp_ns + int(block.duration_s * 1e9)
         self.audio_in.tick()
+        self.group.push_audio(block)
         self._run(lambda: self.stream.push_audio(block.mono, block.sample_rate,
                                                  block.stamp_ns / 1e9), "audio")
 
@@ -400,11 +404,12 @@ class ReactionNode(ReactfaceNode):
         self._published_to = window.start_frame + reactions.shape[1]
         for j in range(first, reactions.shape[1]):
             stamp_ns, index = self._speaker_frame(float(window.stamps[j]))
+            frame = self.group.turn(stamp_ns, reactions[:, j])   # look at the speaker
             self.samples_pub.publish(reaction_samples_msg(
-                reactions[:, j], frame_index=index, selected_sample=chosen, stamp_ns=stamp_ns,
+                frame, frame_index=index, selected_sample=chosen, stamp_ns=stamp_ns,
                 frame_id=frame_id))
             self.frame_pub.publish(reaction_frame_msg(
-                reactions[chosen, j], frame_index=index, sample_index=chosen, num_samples=m,
+                frame[chosen], frame_index=index, sample_index=chosen, num_samples=m,
                 stamp_ns=stamp_ns, frame_id=frame_id))
             self.frames_out += 1
             last_ns = stamp_ns
@@ -463,6 +468,7 @@ class ReactionNode(ReactfaceNode):
         for key, value in self.stream.health.as_dict().items():
             self._health_totals[key] = self._health_totals.get(key, 0) + int(value)
         self.stream.reset()
+        self.group.reset()
         self.sessions += 1
         self._published_to = 0
         self._face_frames.clear()
@@ -510,7 +516,8 @@ class ReactionNode(ReactfaceNode):
             level, message = diag.ERROR, (f"{infer['nonfinite_windows']} non-finite windows "
                                           "dropped (state kept finite)")
         return [self.audio_in.status(name), face,
-                diag.make_status("reaction: inference", level, message, name, infer)]
+                diag.make_status("reaction: inference", level, message, name, infer),
+                self.group.status(name)]
 
 
 def main(args: list[str] | None = None) -> int:
