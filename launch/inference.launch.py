@@ -1,4 +1,6 @@
-"""Launch the GPU-host half of the live graph: the reaction node alone: ``ros2 launch reactface_ros inference.launch.py``.
+"""Launch the GPU-host half of the live graph (the reaction node alone).
+
+``ros2 launch reactface_ros inference.launch.py``
 
 Robot + GPU host: start robot.launch.py on the robot and inference.launch.py on the GPU host,
 both with the same ROS_DOMAIN_ID (see the README, "Robot + GPU host"). Only audio, face

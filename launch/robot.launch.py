@@ -1,4 +1,7 @@
-"""Launch the robot half of the live graph: microphone + camera -> face analysis, and render + avatar of the reactions that come back: ``ros2 launch reactface_ros robot.launch.py``.
+"""Launch the robot half of the live graph (microphone + camera -> face
+analysis; render + avatar of the reactions that come back).
+
+``ros2 launch reactface_ros robot.launch.py``
 
 Robot + GPU host: start robot.launch.py on the robot and inference.launch.py on the GPU host,
 both with the same ROS_DOMAIN_ID (see the README, "Robot + GPU host"). Only audio, face

@@ -549,24 +549,24 @@ class FaceAnalyzer:
             result = self._landmarker.detect(mp_image)
         return result, image
 
-    def _features(self, result, image: np.ndarray, index: int = 0) -> SpeakerFaceFeatures:
+    def _features(self, result, image: np.ndarray, face: int = 0) -> SpeakerFaceFeatures:
         if (not result.face_landmarks or not result.face_blendshapes
-                or index >= len(result.face_landmarks) or index >= len(result.face_blendshapes)):
+                or face >= len(result.face_landmarks) or face >= len(result.face_blendshapes)):
             return SpeakerFaceFeatures.no_face()
-        points = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[index]],
+        points = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[face]],
                           dtype=np.float64)
         landmarks = points[:, :2]
         blendshapes = np.zeros(NUM_BLENDSHAPES, np.float32)
-        for category in result.face_blendshapes[index]:
+        for category in result.face_blendshapes[face]:
             index = BLENDSHAPE_INDEX.get(category.category_name)
             if index is not None:
                 blendshapes[index] = category.score
         rotation = np.zeros(3)
         translation = np.zeros(3)
         if result.facial_transformation_matrixes and \
-                index < len(result.facial_transformation_matrixes):
+                face < len(result.facial_transformation_matrixes):
             rotation, translation = mediapipe_pose_to_faceverse(
-                np.asarray(result.facial_transformation_matrixes[index]))
+                np.asarray(result.facial_transformation_matrixes[face]))
         if not (np.all(np.isfinite(points)) and np.all(np.isfinite(blendshapes))
                 and np.all(np.isfinite(rotation)) and np.all(np.isfinite(translation))):
             return SpeakerFaceFeatures.no_face()

@@ -233,3 +233,24 @@ def test_generate_rejects_bad_group_arguments(tmp_path, repo_root):
             capture_output=True, text=True, timeout=300, cwd=repo_root)
         assert proc.returncode == 2 and text in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_analyzer_tracks_two_real_faces_with_stable_ids_and_keeps_a_lone_face_exact():
+    skimage_data = pytest.importorskip("skimage.data")
+    from reactface_ros.face_analysis import FaceAnalysisConfig, FaceAnalyzer
+
+    face = skimage_data.astronaut()[:320, 96:416]
+    pair = np.ascontiguousarray(np.concatenate([face, face[:, ::-1]], axis=1))
+    with FaceAnalyzer(FaceAnalysisConfig(max_faces=4, return_crop=False)) as group, \
+            FaceAnalyzer(FaceAnalysisConfig(max_faces=1, return_crop=False)) as single:
+        lone = [group.analyze_faces(face, 40.0 * k) for k in range(6)]
+        ref = [single.analyze(face, 40.0 * k) for k in range(6)]
+        for got, want in zip(lone, ref):
+            assert len(got) == 1
+            np.testing.assert_array_equal(got[0][1].to_vector(), want.to_vector())
+        # A second person is looked for every probe_frames (5) frames.
+        frames = [group.analyze_faces(pair, 40.0 * k) for k in range(6, 18)][5:]
+    for faces in frames:
+        assert [fid for fid, _ in faces] == [frames[0][0][0], frames[0][1][0]]
+        left, right = faces[0][1].box, faces[1][1].box
+        assert left[2] <= 0.55 and right[0] >= 0.45

@@ -42,6 +42,7 @@ GROUP_TOPICS = (
               "id of the face holding the floor, one message per frame ('' when nobody)"),
 )
 
+
 class GroupInput:
     """Group handling owned by the reaction node (see the module docstring)."""
 
@@ -151,5 +152,6 @@ class GroupInput:
         message = (f"{self.faces_in_view} face(s), speaker {self.last_active}"
                    if self.seen else "no speaker/faces input (dyadic face_features only)")
         return diag.make_status("reaction: active speaker", diag.OK, message, name, values)
+
 
 __all__ = ["GROUP_PARAMS", "GROUP_TOPICS", "GroupInput"]
