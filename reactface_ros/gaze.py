@@ -88,6 +88,7 @@ class GazeController:
         """Back to straight ahead, at rest."""
         self.offset = np.zeros(2)     # (yaw, pitch) added to (ry, rx)
         self._velocity = np.zeros(2)
+        self._target = np.zeros(2)
 
     @property
     def enabled(self) -> bool:
@@ -112,7 +113,7 @@ class GazeController:
         if faces_in_view < 2:
             target = np.zeros(2)
         elif box is None:
-            target = self._target if hasattr(self, "_target") else np.zeros(2)
+            target = self._target
         else:
             h, v = speaker_angles(box, self.hfov, self.vfov)
             target = np.array([h, v if self.pitch else 0.0])

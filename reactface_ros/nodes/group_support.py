@@ -72,6 +72,7 @@ class GroupInput:
         self.seen = False
         self.frames = 0
         self.superseded = 0
+        self.bad_faces = 0
         self.last_active = ""
         self.faces_in_view = 0
         self._gaze: collections.OrderedDict = collections.OrderedDict()
@@ -106,9 +107,17 @@ class GroupInput:
             self.node.face_in.reject(f"TrackedFaces has {len(msg.ids)} ids for "
                                      f"{len(msg.faces)} faces")
             return
-        faces = [GroupFace(str(i), face_vector_from_msg(f),
-                           np.array([f.xmin, f.ymin, f.xmax, f.ymax], np.float64))
-                 for i, f in zip(msg.ids, msg.faces) if f.face_found]
+        faces = []
+        for face_id, f in zip(msg.ids, msg.faces):
+            vec = face_vector_from_msg(f)
+            box = np.array([f.xmin, f.ymin, f.xmax, f.ymax], np.float64)
+            if not (np.all(np.isfinite(vec)) and np.all(np.isfinite(box))):
+                self.bad_faces += 1
+                self.node.get_logger().error(f"tracked face {face_id!r} has non-finite values; "
+                                             "left out", throttle_duration_sec=5.0)
+                continue
+            if f.face_found:
+                faces.append(GroupFace(str(face_id), vec, box))
         decided = self.listener.frame(stamp_ns / 1e9, faces)
         self.frames += 1
         self.faces_in_view = decided.faces
@@ -148,10 +157,12 @@ class GroupInput:
                   "faces_in_view": self.faces_in_view, "group_frames": self.frames,
                   "speaker_switches": est.switches,
                   "superseded_face_features": self.superseded,
+                  "bad_tracked_faces": self.bad_faces,
                   "gaze_yaw_rad": f"{float(self.listener.gaze.offset[0]):.3f}"}
         message = (f"{self.faces_in_view} face(s), speaker {self.last_active}"
                    if self.seen else "no speaker/faces input (dyadic face_features only)")
-        return diag.make_status("reaction: active speaker", diag.OK, message, name, values)
+        level = diag.WARN if self.bad_faces else diag.OK
+        return diag.make_status("reaction: active speaker", level, message, name, values)
 
 
 __all__ = ["GROUP_PARAMS", "GROUP_TOPICS", "GroupInput"]
