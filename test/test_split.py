@@ -136,7 +136,7 @@ def test_split_graph_answers_every_frame_across_two_network_namespaces(
     assert proc.returncode == 0, proc.stdout[-3000:]
     _, _, local_latency = _answered(local_bag)
 
-    (robot_ns, veth_r, robot_ip), (gpu_ns, veth_g, gpu_ip) = netns_pair["robot"], \
+    (robot_ns, veth_r, robot_ip), (gpu_ns, _, gpu_ip) = netns_pair["robot"], \
         netns_pair["gpu"]
 
     def in_ns(ns, peer):
