@@ -51,8 +51,8 @@ class FaceAnalysisNode(ReactfaceNode):
         ParamSpec("publish_hri", False, "also publish ROS4HRI-style /humans/faces/... topics"),
         ParamSpec("face_id", "speaker", "face id used in the ROS4HRI topic names when "
                   "max_faces is 1 (with more, the tracked ids face1, face2, ...)"),
-        ParamSpec("max_faces", 4, "people tracked per image (1..16); all go to speaker/faces, "
-                  "the largest to speaker/face_features"),
+        ParamSpec("max_faces", 1, "people tracked per image (1..16; the live and file graphs "
+                  "set 4); all go to speaker/faces, the largest to speaker/face_features"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no image arrives for this long"),
     )
     TOPICS = (
