@@ -35,6 +35,7 @@ import numpy as np
 
 from reactface_ros.constants import (ARKIT_BLENDSHAPE_NAMES, BLENDSHAPE_INDEX,
                                      FACE_FEATURE_DIM, FPS, NUM_BLENDSHAPES)
+from reactface_ros.face_tracking import FaceTracker
 from reactface_ros.geometry import matrix_to_euler
 
 #: Environment variable that names the Face Landmarker model bundle.
@@ -153,6 +154,16 @@ class FaceAnalysisConfig:
     return_crop : bool
         Whether :meth:`FaceAnalyzer.analyze` cuts the face crop (skip it to save time when only
         blendshapes are needed).
+    max_faces : int
+        Faces MediaPipe looks for per frame (1: the dyadic case, as before). With more,
+        :meth:`FaceAnalyzer.analyze_faces` returns every face with a stable id
+        (:mod:`reactface_ros.face_tracking`) and :meth:`FaceAnalyzer.analyze` the largest.
+    probe_frames : int
+        With ``max_faces > 1``: while one face is in view, the single-face landmarker (the
+        same as with ``max_faces=1``, so a lone speaker gives exactly the same features) runs
+        on every frame and a multi-face landmarker looks for more people every
+        ``probe_frames`` frames; once two or more are found it takes over on every frame,
+        until only one face has been seen for ``FPS`` frames.
     """
 
     model_path: str | None = None
@@ -164,6 +175,8 @@ class FaceAnalysisConfig:
     running_mode: str = "video"
     fps: float = float(FPS)
     return_crop: bool = True
+    max_faces: int = 1
+    probe_frames: int = 5
 
     def __post_init__(self) -> None:
         """Check every value and name the one that is wrong."""
@@ -181,7 +194,13 @@ class FaceAnalysisConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
         if not self.fps > 0:
             raise ValueError(f"fps must be > 0, got {self.fps!r}")
+        if int(self.max_faces) != self.max_faces or not 1 <= self.max_faces <= 16:
+            raise ValueError(f"max_faces must be an integer in 1..16, got {self.max_faces!r}")
+        if int(self.probe_frames) != self.probe_frames or self.probe_frames < 1:
+            raise ValueError(f"probe_frames must be an integer >= 1, got {self.probe_frames!r}")
         self.crop_size = int(self.crop_size)
+        self.max_faces = int(self.max_faces)
+        self.probe_frames = int(self.probe_frames)
 
 
 @dataclass
@@ -238,6 +257,10 @@ class SpeakerFaceFeatures:
                               [1.0 if self.face_found else 0.0]]).astype(np.float32)
         assert vec.shape == (FACE_FEATURE_DIM,)
         return vec
+
+
+def _box_area(box: np.ndarray) -> float:
+    return float((box[2] - box[0]) * (box[3] - box[1]))
 
 
 def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -349,9 +372,16 @@ class FaceAnalyzer:
         self._landmarker = None
         self._last_user_ms: float | None = None
         self._last_internal_ms: int = -1
+        self.tracker = FaceTracker()
+        self._multi = None
+        self._group_mode = False
+        self._frames = 0
+        self._single_run = 0
         self._landmarker = self._create()
+        if self.config.max_faces > 1:
+            self._multi = self._create(self.config.max_faces)
 
-    def _create(self):
+    def _create(self, num_faces: int = 1):
         from mediapipe.tasks.python.core.base_options import BaseOptions
         from mediapipe.tasks.python.vision import face_landmarker as fl
         from mediapipe.tasks.python.vision.core.vision_task_running_mode import (
@@ -362,7 +392,7 @@ class FaceAnalyzer:
         options = fl.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_path)),
             running_mode=mode,
-            num_faces=1,
+            num_faces=num_faces,
             min_face_detection_confidence=self.config.min_face_detection_confidence,
             min_face_presence_confidence=self.config.min_face_presence_confidence,
             min_tracking_confidence=self.config.min_tracking_confidence,
@@ -400,13 +430,22 @@ class FaceAnalyzer:
         if self._landmarker is not None:
             landmarker, self._landmarker = self._landmarker, None
             landmarker.close()
+        if getattr(self, "_multi", None) is not None:
+            multi, self._multi = self._multi, None
+            multi.close()
 
     def reset(self) -> None:
         """Start over (video mode: forget tracking state and the timestamp clock)."""
         self.close()
         self._last_user_ms = None
         self._last_internal_ms = -1
+        self.tracker.reset()
+        self._group_mode = False
+        self._frames = 0
+        self._single_run = 0
         self._landmarker = self._create()
+        if self.config.max_faces > 1:
+            self._multi = self._create(self.config.max_faces)
 
     def _next_timestamp(self, timestamp_ms: float | None) -> int:
         if timestamp_ms is None:
@@ -442,6 +481,62 @@ class FaceAnalyzer:
         SpeakerFaceFeatures
             The frame's features; :meth:`SpeakerFaceFeatures.no_face` when no face is found.
         """
+        if self.config.max_faces == 1:
+            result, image = self._detect(image_rgb, timestamp_ms)
+            return self._features(result, image, 0)
+        faces = self.analyze_faces(image_rgb, timestamp_ms)
+        if not faces:
+            return SpeakerFaceFeatures.no_face()
+        return max(faces, key=lambda f: _box_area(f[1].box))[1]
+
+    def analyze_faces(self, image_rgb: np.ndarray, timestamp_ms: float | None = None
+                      ) -> list[tuple[str, SpeakerFaceFeatures]]:
+        """Analyse one frame and return every face found, each with a stable id.
+
+        Parameters are those of :meth:`analyze`. Up to ``config.max_faces`` faces are found;
+        ids come from :class:`reactface_ros.face_tracking.FaceTracker` (``face1``, ...) and
+        stay the same while a person stays in view.
+
+        Returns
+        -------
+        list of (str, SpeakerFaceFeatures)
+            ``(face id, features)`` sorted by the box's left edge (empty: no face).
+        """
+        if self._landmarker is None:
+            raise RuntimeError("FaceAnalyzer is closed; create a new one")
+        image = _as_rgb_uint8(image_rgb)
+        ts = self._next_timestamp(timestamp_ms) if self.config.running_mode == "video" else 0
+        found: list[SpeakerFaceFeatures] = []
+        probe = self._multi is not None and (
+            self._group_mode or self._frames % self.config.probe_frames == 0)
+        self._frames += 1
+        if probe:
+            found = self._all_faces(self._run(self._multi, image, ts), image)
+            if len(found) >= 2:
+                self._group_mode, self._single_run = True, 0
+            elif self._group_mode:
+                self._single_run += 1
+                if self._single_run >= int(round(self.config.fps)):
+                    self._group_mode = False
+        if not self._group_mode and (not probe or len(found) < 2):
+            found = self._all_faces(self._run(self._landmarker, image, ts), image)
+        ids = self.tracker.update([f.box for f in found])
+        return sorted(zip(ids, found), key=lambda item: float(item[1].box[0]))
+
+    def _all_faces(self, result, image: np.ndarray) -> list[SpeakerFaceFeatures]:
+        found = [self._features(result, image, i)
+                 for i in range(len(result.face_landmarks or []))]
+        return [f for f in found if f.face_found]
+
+    def _run(self, landmarker, image: np.ndarray, ts: int):
+        import mediapipe as mp
+
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
+        if self.config.running_mode == "video":
+            return landmarker.detect_for_video(mp_image, ts)
+        return landmarker.detect(mp_image)
+
+    def _detect(self, image_rgb: np.ndarray, timestamp_ms: float | None):
         if self._landmarker is None:
             raise RuntimeError("FaceAnalyzer is closed; create a new one")
         import mediapipe as mp
@@ -452,23 +547,26 @@ class FaceAnalyzer:
             result = self._landmarker.detect_for_video(mp_image, self._next_timestamp(timestamp_ms))
         else:
             result = self._landmarker.detect(mp_image)
-        return self._features(result, image)
+        return result, image
 
-    def _features(self, result, image: np.ndarray) -> SpeakerFaceFeatures:
-        if not result.face_landmarks or not result.face_blendshapes:
+    def _features(self, result, image: np.ndarray, face: int = 0) -> SpeakerFaceFeatures:
+        if (not result.face_landmarks or not result.face_blendshapes
+                or face >= len(result.face_landmarks) or face >= len(result.face_blendshapes)):
             return SpeakerFaceFeatures.no_face()
-        points = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], dtype=np.float64)
+        points = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[face]],
+                          dtype=np.float64)
         landmarks = points[:, :2]
         blendshapes = np.zeros(NUM_BLENDSHAPES, np.float32)
-        for category in result.face_blendshapes[0]:
+        for category in result.face_blendshapes[face]:
             index = BLENDSHAPE_INDEX.get(category.category_name)
             if index is not None:
                 blendshapes[index] = category.score
         rotation = np.zeros(3)
         translation = np.zeros(3)
-        if result.facial_transformation_matrixes:
+        if result.facial_transformation_matrixes and \
+                face < len(result.facial_transformation_matrixes):
             rotation, translation = mediapipe_pose_to_faceverse(
-                np.asarray(result.facial_transformation_matrixes[0]))
+                np.asarray(result.facial_transformation_matrixes[face]))
         if not (np.all(np.isfinite(points)) and np.all(np.isfinite(blendshapes))
                 and np.all(np.isfinite(rotation)) and np.all(np.isfinite(translation))):
             return SpeakerFaceFeatures.no_face()

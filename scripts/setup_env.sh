@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the development/run environment of reactface_ros in one virtual environment:
 #   * Debian libraries the Python wheels need (PortAudio, EGL/GLES for MediaPipe and the
-#     OpenGL renderer) and espeak-ng/sox for the bundled speech synthesis, when missing;
+#     OpenGL renderer), espeak-ng/sox for the bundled speech synthesis and iproute2 for the
+#     split-deployment test (network namespaces), when missing;
 #   * .venv with ROS 2 Jazzy from the PyPI wheels (real rclpy over real Fast DDS), the
 #     pinned CPU torch and the core dependencies;
 #   * this package's messages built with rosidl (CMake, the same CMakeLists.txt colcon uses)
@@ -19,7 +20,7 @@ cd "$ROOT"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # ---- system libraries --------------------------------------------------------------------
-DEBS=(libportaudio2 libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri espeak-ng sox)
+DEBS=(libportaudio2 libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri espeak-ng sox iproute2)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${DEBS[@]}"; do

@@ -61,7 +61,7 @@ def test_bad_inputs_keep_the_graph_running_and_show_in_diagnostics(tmp_path, ros
 
     write_tiny_checkpoint(tmp_path / "ckpt")
     graph = GraphSpec("faults", "analysis + reaction", (
-        NodeEntry("face_analysis", "face_analysis", {"publish_hri": True}),
+        NodeEntry("face_analysis", "face_analysis", {"publish_hri": True, "max_faces": 1}),
         NodeEntry("reaction", "reaction", {"checkpoint": str(tmp_path / "ckpt"),
                                            "samples": 2, "device": "cpu",
                                            "idle_flush_s": 0.8})),

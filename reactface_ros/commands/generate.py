@@ -41,6 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listener-face", type=Path, default=None,
                         help="the listener's resting face (.npy of 58 values or .json of "
                              "blendshape names) the reactions move around (default neutral)")
+    parser.add_argument("--max-faces", type=int, default=4,
+                        help="faces tracked per frame; with several in view the model hears "
+                             "the active speaker and the listener turns toward them (1: only "
+                             "the first face, as a dyadic session)")
+    parser.add_argument("--gaze-gain", type=float, default=1.0,
+                        help="head turn toward the active speaker per radian of their angle "
+                             "in the image (0 disables; see README 'Group conversations')")
+    parser.add_argument("--tracks", type=Path, default=None, metavar="OUT.json",
+                        help="write the per-frame faces and active-speaker id to this JSON")
     parser.add_argument("--out", required=True, type=Path, help="output .npy (M, T, 58)")
 
 
@@ -73,8 +82,16 @@ def decode_audio(path: Path, stream_index: int = 0) -> list[tuple[np.ndarray, in
 
 def generate_from_video(video: Path, audio: Path | None, model, samples: int, seed: int,
                         face_model: str | None = None, listener_face: np.ndarray | None = None,
-                        persona: int | None = None):
+                        persona: int | None = None, max_faces: int = 1,
+                        gaze_gain: float = 1.0, tracks: list | None = None):
     """Stream a video file through ReactFace.
+
+    With ``max_faces > 1`` every face is tracked and a
+    :class:`reactface_ros.group.GroupListener` picks the one the model hears (the active
+    speaker) and turns the reactions toward them (``gaze_gain``); one face in view gives the
+    same reactions as ``max_faces=1``. ``tracks``, when a list, receives one dict per video
+    frame: ``frame``, ``time``, ``active`` (id or None), ``fed`` and ``faces`` (id, box,
+    score).
 
     Returns
     -------
@@ -100,7 +117,15 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
                 slots[win.start_frame + i] = win.reactions[:, i]
 
     fa_cfg = FaceAnalysisConfig(model_path=face_model, crop_size=cfg.crop_size,
-                                return_crop=conv3d)
+                                return_crop=conv3d, max_faces=max_faces)
+    group = None
+    if max_faces > 1:
+        from reactface_ros.gaze import GazeController
+        from reactface_ros.group import GroupListener
+
+        group = GroupListener(gaze=GazeController(gain=gaze_gain,
+                                                  eye_gain=0.5 if gaze_gain else 0.0))
+    gazes: list[np.ndarray] = []
     next_audio = 0
     with FaceAnalyzer(fa_cfg) as analyzer, av.open(str(video)) as container:
         if not container.streams.video:
@@ -114,9 +139,16 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
             while next_audio < len(audio_chunks) and \
                     audio_chunks[next_audio][2] < stamp + 1.0 / FPS:
                 collect(stream.push_audio(*audio_chunks[next_audio]))
+                if group is not None:
+                    group.push_audio(*audio_chunks[next_audio])
                 next_audio += 1
-            feats = analyzer.analyze(frame.to_ndarray(format="rgb24"), stamp * 1000.0)
-            face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()
+            image = frame.to_ndarray(format="rgb24")
+            if group is None:
+                feats = analyzer.analyze(image, stamp * 1000.0)
+                face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()
+            else:
+                face = _group_frame(group, analyzer.analyze_faces(image, stamp * 1000.0),
+                                    stamp, n, conv3d, gazes, tracks)
             collect(stream.push_face(face, stamp))
             stamps.append(stamp)
     if not stamps:
@@ -127,7 +159,39 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
     last = max(slots)
     out = np.stack([slots[min(last, int(round((s - stream.origin) * FPS)))] for s in stamps],
                    axis=1)
+    if group is not None:
+        for n, offset in enumerate(gazes):
+            out[:, n] = group.apply_gaze(out[:, n], offset)
     return out.astype(np.float32), stream.health.as_dict()
+
+
+def _group_frame(group, faces, stamp: float, n: int, conv3d: bool, gazes: list,
+                 tracks: list | None):
+    """One frame of several faces through the group listener; what the model is fed."""
+    from reactface_ros.group import GroupFace
+
+    decided = group.frame(stamp, [GroupFace(fid, f.to_vector(), f.box, f.crop)
+                                  for fid, f in faces])
+    gazes.append(decided.gaze)
+    if tracks is not None:
+        scores = decided.estimate.scores
+        tracks.append({"frame": n, "time": round(float(stamp), 4),
+                       "active": decided.estimate.active, "fed": decided.fed,
+                       "faces": [{"id": fid, "box": [round(float(v), 4) for v in f.box],
+                                  "score": round(float(scores.get(fid, 0.0)), 3)}
+                                 for fid, f in faces]})
+    if conv3d:
+        return decided.crop if decided.fed is not None else None
+    return decided.vector
+
+
+def _write_tracks(path: Path, tracks: list, max_faces: int) -> None:
+    from reactface_ros.atomic import write_json
+
+    write_json(path, {"fps": FPS, "max_faces": max_faces, "frames": tracks}, indent=None)
+    switches = sum(1 for a, b in zip(tracks, tracks[1:])
+                   if a["active"] and b["active"] and a["active"] != b["active"])
+    print(f"wrote {path}: {len(tracks)} frames, {switches} change(s) of active speaker")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,6 +204,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.seed < 0:
         print("error: --seed must be >= 0", file=sys.stderr)
+        return 2
+    if not 1 <= args.max_faces <= 16:
+        print(f"error: --max-faces must be in 1..16, got {args.max_faces}", file=sys.stderr)
+        return 2
+    if not np.isfinite(args.gaze_gain):
+        print("error: --gaze-gain must be a finite number", file=sys.stderr)
         return 2
     for path, what in ((args.speaker_video, "--speaker-video"),
                        (args.speaker_audio, "--speaker-audio")):
@@ -169,13 +239,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
+    tracks: list | None = [] if args.tracks is not None else None
     reactions, health = generate_from_video(args.speaker_video, args.speaker_audio, model,
                                             args.samples, args.seed, args.face_model,
-                                            listener_face, args.persona)
+                                            listener_face, args.persona, args.max_faces,
+                                            args.gaze_gain, tracks)
     wall = time.perf_counter() - t0
     from reactface_ros.atomic import save_npy
 
     save_npy(args.out, reactions)   # exactly --out (no .npy appended), atomically
+    if tracks is not None:
+        _write_tracks(args.tracks, tracks, args.max_faces)
     if health.get("no_face_frames", 0) >= health.get("frames_received", 0) > 0:
         print(f"warning: no face was found in any frame of {args.speaker_video}; the "
               "reactions answer the audio only", file=sys.stderr)

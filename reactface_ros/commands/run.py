@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one process per node instead of one multithreaded process")
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0: until Ctrl-C / end of file)")
+    parser.add_argument("--nodes", metavar="NAME[,NAME...]", default=None,
+                        help="start only these nodes of the graph, e.g. "
+                             "media_source,face_analysis,render on the robot and reaction on "
+                             "the GPU host (same ROS_DOMAIN_ID); also 'robot' or 'inference'")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the nodes and parameters, start nothing")
 
@@ -79,7 +83,7 @@ def _typed_param(graph_name: str, node: str, name: str, value: str):
 def run(args: argparse.Namespace) -> int:
     """Start the graph, wait, stop it cleanly; exit 1 with the reason when a node cannot start."""
     from reactface_ros.nodes.common import NodeStartError
-    from reactface_ros.nodes.graph import get_graph, with_recorder
+    from reactface_ros.nodes.graph import PARTS, get_graph, select_nodes, with_recorder
     from reactface_ros.nodes.runner import GraphRunner, plan
 
     try:
@@ -91,13 +95,22 @@ def run(args: argparse.Namespace) -> int:
         graph = get_graph(graph_name)
         if args.record:
             graph = with_recorder(graph, args.record)
-        if graph_name == "file" and args.processes:
+        if args.nodes is not None:
+            names = [n.strip() for n in args.nodes.split(",") if n.strip()]
+            names = [m for n in names for m in (PARTS.get(n) or (n,))
+                     if n not in PARTS or m in {e.name for e in graph.nodes}]
+            if args.record and "recorder" not in names:
+                names.append("recorder")
+            graph = select_nodes(graph, names)
+        if graph_name == "file" and args.processes and \
+                "media_source" in {e.name for e in graph.nodes}:
             overrides.setdefault("media_source", {})["exit_when_done"] = True
         launches = plan(graph, values, overrides)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}")
         return 2
-    if graph_name == "file" and not values.get("video"):
+    names = {e.name for e in graph.nodes}
+    if graph_name == "file" and not values.get("video") and "media_source" in names:
         print("error: the file graph needs --video SPEAKER.mp4")
         return 2
     for launch in launches:
@@ -119,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         while not stop.is_set():
             if args.duration and time.monotonic() - started > args.duration:
                 break
-            if graph_name == "file" and runner.end_of_file():
+            if graph_name == "file" and "media_source" in names and runner.end_of_file():
                 break
             if args.processes:
                 # media_source ends the file graph by exiting (exit_when_done) with code 0.

@@ -93,7 +93,8 @@ def nodes_markdown() -> str:
 def messages_markdown(msg_dir: Path) -> str:
     """The message section: each ``.msg`` file verbatim."""
     out = []
-    for name in ("AudioChunk", "SpeakerFaceFeatures", "ReactionFrame", "ReactionSamples"):
+    for name in ("AudioChunk", "SpeakerFaceFeatures", "TrackedFaces", "ReactionFrame",
+                 "ReactionSamples"):
         text = (msg_dir / f"{name}.msg").read_text().rstrip()
         out.append(f"#### `reactface_ros/msg/{name}`\n\n```\n{text}\n```\n")
     return "\n".join(out)

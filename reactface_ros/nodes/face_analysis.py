@@ -9,6 +9,13 @@ ROS4HRI-style outputs (``publish_hri``): when ``hri_msgs`` is installed the node
 (``hri_msgs/NormalizedRegionOfInterest2D``); ``/humans/faces/<face_id>/cropped``
 (``sensor_msgs/Image``) needs nothing extra. Without ``hri_msgs`` the box stays available in
 ``SpeakerFaceFeatures`` (``xmin``..``ymax``).
+
+Several people (``max_faces`` > 1): every face found gets a stable id
+(:mod:`reactface_ros.face_tracking`); ``speaker/faces`` (``TrackedFaces``) carries all of
+them, ``speaker/face_features`` and ``speaker/face_crop`` the largest (for dyadic consumers),
+and the ROS4HRI topics use the tracked ids (``face1``, ``face2``, ...). With
+``max_faces`` = 1 the ROS4HRI id is the ``face_id`` parameter. A lone face gives exactly the
+features it gave before (see :class:`reactface_ros.face_analysis.FaceAnalysisConfig`).
 """
 from __future__ import annotations
 
@@ -42,7 +49,10 @@ class FaceAnalysisNode(ManagedNode):
         ParamSpec("publish_crop", True, "publish the face crop on speaker/face_crop (read by "
                   "conv3d reaction checkpoints)"),
         ParamSpec("publish_hri", False, "also publish ROS4HRI-style /humans/faces/... topics"),
-        ParamSpec("face_id", "speaker", "face id used in the ROS4HRI topic names"),
+        ParamSpec("face_id", "speaker", "face id used in the ROS4HRI topic names when "
+                  "max_faces is 1 (with more, the tracked ids face1, face2, ...)"),
+        ParamSpec("max_faces", 1, "people tracked per image (1..16; the live and file graphs "
+                  "set 4); all go to speaker/faces, the largest to speaker/face_features"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no image arrives for this long"),
         AUTOSTART,
     )
@@ -51,6 +61,8 @@ class FaceAnalysisNode(ManagedNode):
                   "speaker camera images (rgb8, bgr8, rgba8, bgra8, mono8, mono16)"),
         TopicSpec("speaker/face_features", "reactface_ros/msg/SpeakerFaceFeatures", "pub",
                   "history", "one message per image, stamped with the image's stamp"),
+        TopicSpec("speaker/faces", "reactface_ros/msg/TrackedFaces", "pub", "history",
+                  "every tracked face with its stable id, one message per image"),
         TopicSpec("speaker/face_crop", "sensor_msgs/msg/Image", "pub", "history",
                   "rgb8 face crop of frames with a face, stamped like the image "
                   "(publish_crop)", optional=True, enabled_by="publish_crop"),
@@ -79,7 +91,7 @@ class FaceAnalysisNode(ManagedNode):
             min_tracking_confidence=float(self.param("min_tracking_confidence")),
             running_mode=str(self.param("running_mode")),
             fps=float(self.param("fps")),
-            return_crop=want_crop)
+            return_crop=want_crop, max_faces=int(self.param("max_faces")))
         try:
             self.analyzer = FaceAnalyzer(config)
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
@@ -88,6 +100,9 @@ class FaceAnalysisNode(ManagedNode):
         self.features_pub = self.create_publisher(
             msg_class("reactface_ros/msg/SpeakerFaceFeatures"), "speaker/face_features",
             qos_profile("history"))
+        self.faces_pub = self.create_publisher(
+            msg_class("reactface_ros/msg/TrackedFaces"), "speaker/faces", qos_profile("history"))
+        self.faces_in_view = 0
         self.crop_pub = (self.create_publisher(msg_class("sensor_msgs/msg/Image"),
                                                "speaker/face_crop", qos_profile("history"))
                          if self.param("publish_crop") else None)
@@ -110,6 +125,8 @@ class FaceAnalysisNode(ManagedNode):
         if not self.param("publish_hri"):
             return
         face_id = str(self.param("face_id"))
+        self._hri_qos = qos
+        self._hri_pubs: dict = {}
         self.hri_crop_pub = self.create_publisher(msg_class("sensor_msgs/msg/Image"),
                                                   f"/humans/faces/{face_id}/cropped", qos)
         try:
@@ -157,44 +174,83 @@ class FaceAnalysisNode(ManagedNode):
             self.images.gap(index - self._last_index - 1)
         self._last_index = index
         try:
-            features = self.analyzer.analyze(rgb, (stamp_ns - self._first_ns) / 1e6)
+            if self.analyzer.config.max_faces > 1:
+                faces = self.analyzer.analyze_faces(rgb, (stamp_ns - self._first_ns) / 1e6)
+            else:
+                features = self.analyzer.analyze(rgb, (stamp_ns - self._first_ns) / 1e6)
+                faces = [(str(self.param("face_id")), features)] if features.face_found else []
         except ValueError as exc:
             self.images.reject(str(exc))
             self.get_logger().error(f"face analysis failed: {exc}", throttle_duration_sec=5.0)
             return
+        if self.analyzer.config.max_faces > 1:
+            features = (max((f for _, f in faces), key=lambda f: float(
+                (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))) if faces else
+                self._no_face())
+        self.faces_in_view = len(faces)
         self.images.tick()
         self._warned_silent = False
         self.faces_found += int(features.face_found)
         self.no_face_run = 0 if features.face_found else self.no_face_run + 1
         out = face_features_msg(features, frame_index=index, stamp_ns=stamp_ns,
                                 frame_id=msg.header.frame_id)
-        self._publish_extras(msg.header, features)  # crops first: conv3d readers wait on them
+        self._publish_extras(msg.header, features, faces)  # crops first: conv3d readers wait
+        tracked = msg_class("reactface_ros/msg/TrackedFaces")()
+        tracked.header = out.header
+        tracked.frame_index = index
+        tracked.ids = [fid for fid, _ in faces]
+        tracked.faces = [face_features_msg(f, frame_index=index, stamp_ns=stamp_ns,
+                                           frame_id=msg.header.frame_id) for _, f in faces]
+        self.faces_pub.publish(tracked)                 # before the plain features (reaction)
         self.features_pub.publish(out)
         self.latency.add(time.monotonic() - t0)
 
     def _count(self, key: str) -> None:
         self.images.notes[key] = str(int(self.images.notes.get(key, "0")) + 1)
 
-    def _publish_extras(self, header, features) -> None:
+    @staticmethod
+    def _no_face():
+        from reactface_ros.face_analysis import SpeakerFaceFeatures
+
+        return SpeakerFaceFeatures.no_face()
+
+    def _hri_face_pubs(self, face_id: str):
+        """``(roi, cropped)`` publishers of one face id (created on first use)."""
+        if face_id == str(self.param("face_id")):
+            return self.hri_roi_pub, self.hri_crop_pub
+        if face_id not in self._hri_pubs:
+            roi = (self.create_publisher(self._hri_types[1], f"/humans/faces/{face_id}/roi",
+                                         self._hri_qos) if self.hri_tracked_pub else None)
+            crop = self.create_publisher(msg_class("sensor_msgs/msg/Image"),
+                                         f"/humans/faces/{face_id}/cropped", self._hri_qos)
+            self._hri_pubs[face_id] = (roi, crop)
+        return self._hri_pubs[face_id]
+
+    def _publish_extras(self, header, features, faces) -> None:
         crop = getattr(features, "crop", None)
-        if crop is not None and features.face_found:
-            for pub in (self.crop_pub, self.hri_crop_pub):
-                if pub is not None:
-                    img = numpy_to_image(crop, "rgb8", frame_id=header.frame_id)
-                    img.header.stamp = header.stamp
-                    pub.publish(img)
+        if crop is not None and features.face_found and self.crop_pub is not None:
+            img = numpy_to_image(crop, "rgb8", frame_id=header.frame_id)
+            img.header.stamp = header.stamp
+            self.crop_pub.publish(img)
+        if not self.param("publish_hri"):
+            return
         if self.hri_tracked_pub is not None:
-            ids_cls, roi_cls = self._hri_types
-            ids = ids_cls()
+            ids = self._hri_types[0]()
             ids.header = header
-            ids.ids = [str(self.param("face_id"))] if features.face_found else []
+            ids.ids = [fid for fid, _ in faces]
             self.hri_tracked_pub.publish(ids)
-            if features.face_found:
-                roi = roi_cls()
+        for face_id, face in faces:
+            roi_pub, crop_pub = self._hri_face_pubs(face_id)
+            if face.crop is not None and crop_pub is not None:
+                img = numpy_to_image(face.crop, "rgb8", frame_id=header.frame_id)
+                img.header.stamp = header.stamp
+                crop_pub.publish(img)
+            if roi_pub is not None:
+                roi = self._hri_types[1]()
                 roi.header = header
-                roi.xmin, roi.ymin, roi.xmax, roi.ymax = (float(v) for v in features.box[:4])
-                roi.c = float(features.confidence)
-                self.hri_roi_pub.publish(roi)
+                roi.xmin, roi.ymin, roi.xmax, roi.ymax = (float(v) for v in face.box[:4])
+                roi.c = float(face.confidence)
+                roi_pub.publish(roi)
 
     def _check_silence(self) -> None:
         if self.images.is_silent() and not self._warned_silent:
@@ -211,6 +267,7 @@ class FaceAnalysisNode(ManagedNode):
         # The speaker is out of view for a second or more: worth a warning, not an error.
         no_face = self.no_face_run >= float(self.param("fps"))
         stats["no_face_run"] = str(self.no_face_run)
+        stats["faces_in_view"] = str(self.faces_in_view)
         proc = diag.make_status(
             "face_analysis: processing", diag.WARN if no_face else diag.OK,
             f"no face for {self.no_face_run} frames" if no_face

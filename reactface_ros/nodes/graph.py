@@ -20,6 +20,14 @@ Graphs
 Every node but the recorder is a managed (lifecycle) node; the ``autostart`` argument (default
 true) brings them to ``active``. Nodes marked ``required`` (the sources and the reaction node)
 end the whole graph when they cannot start.
+
+Split deployment
+----------------
+:func:`select_nodes` keeps only some nodes of a graph, with the parameters they have in the
+whole graph (``media_source`` still waits for the nodes started elsewhere). :data:`PARTS`
+names the two halves of a robot + GPU host deployment: the robot keeps the camera, the
+microphone, the face analysis and the output (images never leave it); the GPU host runs
+``reaction``, which only needs audio, face features and tracked faces.
 """
 from __future__ import annotations
 
@@ -438,6 +446,42 @@ def subscriber_counts(graph: GraphSpec, args: dict[str, str] | None = None) -> d
             if direction == "sub":
                 counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+#: The halves of a split deployment: part -> node names (those a graph has are kept).
+PARTS: dict[str, tuple[str, ...]] = {
+    "robot": ("camera_capture", "audio_capture", "media_source", "face_analysis", "render",
+              "avatar_bridge", "recorder"),
+    "inference": ("reaction",),
+}
+
+
+def select_nodes(graph: GraphSpec, names) -> GraphSpec:
+    """``graph`` with only the nodes called ``names`` (a list or ``"a,b"``), in graph order.
+
+    Raises
+    ------
+    KeyError
+        A name that is not a node of the graph (the message lists the nodes).
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    wanted = [n for n in names if n]
+    known = [e.name for e in graph.nodes]
+    unknown = [n for n in wanted if n not in known]
+    if unknown or not wanted:
+        raise KeyError(f"graph {graph.name!r} has no node {', '.join(unknown) or '(none given)'}"
+                       f"; its nodes: {', '.join(known)}")
+    return GraphSpec(graph.name, f"{graph.description} [only {', '.join(wanted)}]",
+                     tuple(e for e in graph.nodes if e.name in wanted), graph.params_files,
+                     graph.arguments)
+
+
+def graph_part(graph: GraphSpec, part: str) -> GraphSpec:
+    """The ``robot`` or ``inference`` half of ``graph`` (see :data:`PARTS`)."""
+    if part not in PARTS:
+        raise KeyError(f"unknown part {part!r}; use one of {', '.join(PARTS)}")
+    return select_nodes(graph, [e.name for e in graph.nodes if e.name in PARTS[part]])
 
 
 _GRAPHS: dict[str, GraphSpec] | None = None

@@ -15,7 +15,7 @@ install); nothing else in the package does.
 """
 from __future__ import annotations
 
-from .graph import Arg, config_path, get_graph, is_managed, param_type
+from .graph import Arg, config_path, get_graph, graph_part, is_managed, param_type
 
 #: Declared parameter types ``ParameterValue`` can coerce a launch argument to.
 _TYPED = (str, int, float, bool)
@@ -52,8 +52,11 @@ def _stop_if_failed(name: str):
     return on_exit
 
 
-def generate_launch_description_for(graph_name: str):
+def generate_launch_description_for(graph_name: str, part: str | None = None):
     """A ``LaunchDescription`` for the graph called ``graph_name``.
+
+    ``part`` (``robot`` or ``inference``, :data:`.graph.PARTS`) keeps only that half of the
+    graph, for a robot + GPU host deployment.
 
     Every graph argument becomes a ``DeclareLaunchArgument``; parameter values that refer to
     an argument become typed ``LaunchConfiguration`` substitutions.
@@ -63,6 +66,8 @@ def generate_launch_description_for(graph_name: str):
     from launch_ros.actions import LifecycleNode, Node
 
     graph = get_graph(graph_name)
+    if part is not None:
+        graph = graph_part(graph, part)
     actions = [DeclareLaunchArgument(name, default_value=default, description=text)
                for name, (default, text) in graph.arguments.items()]
     files = [str(config_path(name)) for name in graph.params_files]

@@ -30,6 +30,7 @@ from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, 
                      TopicSpec, msg_class, run_node)
 from .conversions import (ConversionError, audio_from_msg, face_vector_from_msg,
                           image_to_numpy, reaction_frame_msg, reaction_samples_msg, stamp_to_ns)
+from .group_support import GROUP_PARAMS, GROUP_TOPICS, GroupInput
 from .qos import qos_profile
 
 SELECTION_POLICIES = ("fixed", "medoid", "random")
@@ -142,7 +143,7 @@ class ReactionNode(ManagedNode):
                   "its crop before it counts as no face"),
         ParamSpec("frame_id", "listener_face", "header.frame_id of the reactions"),
         AUTOSTART,
-    )
+    ) + GROUP_PARAMS
     TOPICS = (
         TopicSpec("speaker/audio", "reactface_ros/msg/AudioChunk", "sub", "param:input_qos",
                   "speaker audio chunks (any rate and channel count)"),
@@ -155,8 +156,7 @@ class ReactionNode(ManagedNode):
                   "the selected reaction, one message per speaker frame"),
         TopicSpec("listener/reaction_samples", "reactface_ros/msg/ReactionSamples", "pub",
                   "history", "all M sampled reactions, one message per speaker frame"),
-        DIAGNOSTICS_TOPIC,
-    )
+    ) + GROUP_TOPICS + (DIAGNOSTICS_TOPIC,)
 
     def configure(self) -> None:
         """Load the model and create the topics."""
@@ -175,7 +175,10 @@ class ReactionNode(ManagedNode):
         self.create_subscription(msg_class("reactface_ros/msg/AudioChunk"), "speaker/audio",
                                  self._on_audio, in_qos)
         self.create_subscription(msg_class("reactface_ros/msg/SpeakerFaceFeatures"),
-                                 "speaker/face_features", self._on_face, in_qos)
+                                 "speaker/face_features",
+                                 lambda msg: self.group.wants_plain() and self._on_face(msg),
+                                 in_qos)
+        self.group = GroupInput(self, in_qos)   # speaker/faces: react to the active speaker
         # conv3d checkpoints read face crops: each features message waits for the crop with
         # its stamp (face_analysis publishes it with publish_crop, the default).
         self._crops: collections.OrderedDict = collections.OrderedDict()
@@ -283,6 +286,7 @@ class ReactionNode(ManagedNode):
                 self.audio_in.gap(int(round(lag * float(self.param("fps")) / 1e9)))
         self._audio_next_ns = block.stamp_ns + int(block.duration_s * 1e9)
         self.audio_in.tick()
+        self.group.push_audio(block)
         self._run(lambda: self.stream.push_audio(block.mono, block.sample_rate,
                                                  block.stamp_ns / 1e9), "audio")
 
@@ -405,11 +409,12 @@ class ReactionNode(ManagedNode):
         self._published_to = window.start_frame + reactions.shape[1]
         for j in range(first, reactions.shape[1]):
             stamp_ns, index = self._speaker_frame(float(window.stamps[j]))
+            frame = self.group.turn(stamp_ns, reactions[:, j])   # look at the speaker
             self.samples_pub.publish(reaction_samples_msg(
-                reactions[:, j], frame_index=index, selected_sample=chosen, stamp_ns=stamp_ns,
+                frame, frame_index=index, selected_sample=chosen, stamp_ns=stamp_ns,
                 frame_id=frame_id))
             self.frame_pub.publish(reaction_frame_msg(
-                reactions[chosen, j], frame_index=index, sample_index=chosen, num_samples=m,
+                frame[chosen], frame_index=index, sample_index=chosen, num_samples=m,
                 stamp_ns=stamp_ns, frame_id=frame_id))
             self.frames_out += 1
             last_ns = stamp_ns
@@ -468,6 +473,7 @@ class ReactionNode(ManagedNode):
         for key, value in self.stream.health.as_dict().items():
             self._health_totals[key] = self._health_totals.get(key, 0) + int(value)
         self.stream.reset()
+        self.group.reset()
         self.sessions += 1
         self._published_to = 0
         self._face_frames.clear()
@@ -527,7 +533,8 @@ class ReactionNode(ManagedNode):
             level, message = diag.ERROR, (f"{infer['nonfinite_windows']} non-finite windows "
                                           "dropped (state kept finite)")
         return [self.audio_in.status(name), face,
-                diag.make_status("reaction: inference", level, message, name, infer)]
+                diag.make_status("reaction: inference", level, message, name, infer),
+                self.group.status(name)]
 
 
 def main(args: list[str] | None = None) -> int:

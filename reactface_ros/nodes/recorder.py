@@ -19,7 +19,8 @@ from . import diagnostics as diag
 from .common import DIAGNOSTICS_TOPIC, ParamSpec, ReactfaceNode, msg_class, run_node
 
 #: Custom message types of this package (definitions read from the ``msg/`` files).
-PACKAGE_MSG_TYPES = ("ReactionFrame", "ReactionSamples", "AudioChunk", "SpeakerFaceFeatures")
+PACKAGE_MSG_TYPES = ("ReactionFrame", "ReactionSamples", "AudioChunk", "SpeakerFaceFeatures",
+                     "TrackedFaces")
 
 
 def _msg_dirs() -> list[Path]:

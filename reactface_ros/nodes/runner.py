@@ -296,9 +296,14 @@ class GraphRunner:
             if self._ended_at is None:
                 self._ended_at = time.monotonic()
             return time.monotonic() - self._ended_at > quiet_s
-        source, reaction = self.nodes["media_source"], self.nodes["reaction"]
+        source, reaction = self.nodes["media_source"], self.nodes.get("reaction")
         if not source.done.is_set():
             return False
+        if reaction is None:       # split graph: the reactions come back from another host
+            render = self.nodes.get("render")
+            if render is None:
+                return True
+            return render.reactions.received > 0 and render.reactions.silent_for() > quiet_s
         idle = float(reaction.param("idle_flush_s")) + 0.5
         return reaction.face_in.silent_for() > idle and reaction.audio_in.silent_for() > idle
 
