@@ -108,7 +108,8 @@ def test_recorder_covers_every_published_topic_and_source_waits_for_it():
     assert "/speaker/face_crop" in recorded and "/clock" in recorded
     assert "/speaker/face_crop=sensor_msgs/msg/Image@history" in live.parameters["topics"]
     progress = {e.split("=")[0] for e in source.parameters["progress_topics"]}
-    assert progress == {"/speaker/face_features", "/listener/reaction",
+    # (the active speaker is a String sent on change, with no stamp to wait for)
+    assert progress == {"/speaker/face_features", "/speaker/faces", "/listener/reaction",
                         "/listener/reaction_samples", "/listener/image"}
 
 

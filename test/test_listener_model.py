@@ -14,6 +14,7 @@ from reactface_ros.model import ReactFace, ReactFaceConfig
 from reactface_ros.model.losses import appropriate_reconstruction_loss
 from reactface_ros.model.reactface import resting_face
 from reactface_ros.streaming import ReactionStream
+from test_streaming import inputs
 
 TINY = dict(hidden_size=16, num_heads=2, ff_size=32, latent_size=8, horizon=12, n_mels=16,
             period=4, window=8, dropout=0.0, cie_pool=4)
@@ -27,14 +28,6 @@ def listener_model(seed: int = 0, **overrides) -> ReactFace:
                             rng.uniform(0.02, 0.3, 58))
     model.set_motion_scale(rng.uniform(0.01, 0.1, 58))
     return model
-
-
-def inputs(t: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    audio = (0.1 * rng.standard_normal(t * 640)).astype(np.float32)
-    face = rng.random((t, 59)).astype(np.float32)
-    face[:, 58] = 1.0
-    return audio, face
 
 
 def a_listener_face() -> np.ndarray:

@@ -195,6 +195,11 @@ def _build_graphs() -> dict[str, GraphSpec]:
     return {"live": live, "file": with_source_wait(file_graph), "record": record}
 
 
+#: Outputs without a header stamp (published on change, not per frame): fast-mode flow
+#: control cannot match them to frames, so it does not wait for them.
+UNSTAMPED_TYPES = ("std_msgs/msg/String",)
+
+
 def with_source_wait(graph: GraphSpec) -> GraphSpec:
     """Make media_source wait for the whole graph (and, in fast mode, every consumer).
 
@@ -212,7 +217,8 @@ def with_source_wait(graph: GraphSpec) -> GraphSpec:
             for name, msg_type, direction, _ in node_topics(graph, entry, always_only=True):
                 if direction == "pub":
                     publishers[name] = publishers.get(name, 0) + 1
-                    if entry.kind != "media_source" and name != "/diagnostics":
+                    if entry.kind != "media_source" and name != "/diagnostics" \
+                            and msg_type not in UNSTAMPED_TYPES:
                         progress[name] = f"{name}={msg_type}"
     links = sorted(f"{name}={counts[name]}:{publishers[name]}" for name in counts
                    if name in publishers and name not in ("/diagnostics", "/clock"))
