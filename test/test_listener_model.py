@@ -231,3 +231,29 @@ def test_baselines_move_onto_the_listener_rest():
                                atol=1e-5)
     assert moved[..., :NUM_BLENDSHAPES].min() >= 0.0
     assert moved[..., :NUM_BLENDSHAPES].max() <= 1.0
+
+
+def test_hungarian_matching_gives_each_reaction_its_own_sample():
+    """Plain WTA lets one sample win both reactions; the balanced assignment does not."""
+    real = torch.zeros(1, 2, 4, 58)
+    real[:, 1] = 2.0
+    pred = torch.zeros(1, 2, 4, 58)
+    pred[:, 0] = 0.9           # closest to both reactions
+    pred[:, 1] = 4.0
+    pred.requires_grad_(True)
+    appropriate_reconstruction_loss(pred, real, matching="wta", relax=0.0).backward()
+    assert float(pred.grad[:, 1].abs().sum()) == 0           # sample 1 learns nothing
+    pred.grad = None
+    loss = appropriate_reconstruction_loss(pred, real, matching="hungarian", relax=0.0)
+    loss.backward()
+    assert float(pred.grad[:, 0].abs().sum()) > 0 and float(pred.grad[:, 1].abs().sum()) > 0
+    # by hand: best one-to-one assignment is sample 0 -> reaction 0 (0.9), 1 -> 1 (|4 - 2|)
+    expected = 0.5 * ((0.5 * 0.9 ** 2) + (2.0 - 0.5))
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    # three reactions, two samples: each sample takes at most two, padding ignored
+    real3 = torch.zeros(1, 4, 4, 58)
+    real3[:, 1], real3[:, 2], real3[:, 3] = 2.0, 0.1, 100.0
+    valid = torch.tensor([[True, True, True, False]])
+    loss3 = appropriate_reconstruction_loss(pred.detach(), real3, valid, matching="hungarian",
+                                            relax=0.0)
+    assert torch.isfinite(loss3) and float(loss3) < 10

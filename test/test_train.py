@@ -215,10 +215,14 @@ def test_bad_config_values_are_named(tmp_path, dataset_root):
     assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 1
 
 
-@pytest.mark.parametrize("name", ["cpu_default", "paper"])
+@pytest.mark.parametrize("name", ["cpu_default", "paper", "listener_default",
+                                  "listener_finetune"])
 def test_shipped_configs_are_valid(repo_root, name):
     config = load_train_config(repo_root / "config" / "train" / f"{name}.yaml")
     assert config.model_config().face_encoder in ("blendshapes", "conv3d")
+    if name.startswith("listener"):
+        model = config.model_config()
+        assert (model.output, model.personas) == ("anchored", config.num_samples)
     if name == "paper":
         assert (config.kl_weight, config.smooth_weight, config.diversity_weight,
                 config.lr) == (1e-5, 10.0, 100.0, 2e-5)
@@ -237,3 +241,30 @@ def test_learning_rate_schedule(dataset_root):
     assert learning_rate(tiny_config(dataset_root, lr=1e-3), 50, 110) == 1e-3
     with pytest.raises(TrainConfigError, match="lr_schedule must be one of"):
         tiny_config(dataset_root, lr_schedule="linear")
+
+
+def test_listener_model_trains_and_fine_tunes(dataset_root, tmp_path):
+    """The anchored persona model trains on the generation path (with own-history steps too),
+    saves motion_std, and a fine-tune starts exactly from its weights."""
+    from reactface_ros.model import ReactFace
+
+    cfg = tiny_config(dataset_root, model_preset="listener_default",
+                      model=dict(TINY_MODEL, cie_pool=8), num_samples=2, epochs=1,
+                      appropriate_matching="hungarian", own_history=0.5, diversity_sigma=100.0)
+    train(cfg, tmp_path / "base")
+    base = ReactFace.from_pretrained(tmp_path / "base" / "checkpoints" / "last")
+    assert base.anchored and float(base.motion_std.min()) > 0
+    fine = tiny_config(dataset_root, model_preset="listener_default",
+                       model=dict(TINY_MODEL, cie_pool=8), num_samples=2, epochs=1, lr=1e-12,
+                       diversity_sigma=100.0,
+                       init_checkpoint=str(tmp_path / "base" / "checkpoints" / "last"))
+    train(fine, tmp_path / "fine")
+    tuned = ReactFace.from_pretrained(tmp_path / "fine" / "checkpoints" / "last")
+    for (name, a), b in zip(base.state_dict().items(), tuned.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)
+    other = tiny_config(dataset_root, model_preset="listener_default",
+                        model=dict(TINY_MODEL, cie_pool=8, personas=3), num_samples=2, epochs=1,
+                        diversity_sigma=100.0,
+                        init_checkpoint=str(tmp_path / "base" / "checkpoints" / "last"))
+    with pytest.raises(TrainConfigError, match="differs in \\['personas'\\]"):
+        train(other, tmp_path / "other")

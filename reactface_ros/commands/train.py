@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, help="stop after this many steps")
     parser.add_argument("--seed", type=int, help="override seed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override device")
+    parser.add_argument("--init-checkpoint",
+                        help="fine-tune: start from this checkpoint's weights (overrides "
+                             "init_checkpoint in the config)")
     parser.add_argument("--speaker-to-listener", action="store_true",
                         help="train only on the listed speaker -> listener rows (mirror: false)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_train_config(args.config, data_root=args.data_root, epochs=args.epochs,
                                    max_steps=args.max_steps, seed=args.seed,
-                                   device=args.device,
+                                   device=args.device, init_checkpoint=args.init_checkpoint,
                                    mirror=False if args.speaker_to_listener else None,
                                    progress=False if args.no_progress else None)
         result = train(config, args.out, resume=args.resume)

@@ -220,6 +220,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     streamed_frames = 0
     anchored = mcfg.output == "anchored" and cfg.anchor == "listener"
     rests = resting_faces(listeners) if anchored else None
+    if rests is not None:   # fitted 3DMM expressions can leave [0, 1]; an anchor may not
+        rests[:, :NUM_BLENDSHAPES] = np.clip(rests[:, :NUM_BLENDSHAPES], 0.0, 1.0)
     for k, r in enumerate(tqdm(rows, desc="streaming", unit="clip", disable=not cfg.progress)):
         if r.speaker in done and not anchored:   # same input and seed: the same reactions
             pred[k] = pred[done[r.speaker]]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from reactface_ros.model.reactface import ReactFaceOutput
 
 #: How ``L_rec^a`` pairs generated samples with appropriate real reactions.
-MATCHINGS = ("sample", "chamfer", "coverage", "wta")
+MATCHINGS = ("sample", "chamfer", "coverage", "wta", "hungarian")
 
 
 @dataclass
@@ -49,6 +50,12 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     all, multiple-choice learning) is ``coverage`` plus ``relax`` times ``sample``: each
     appropriate reaction trains only the sample closest to it, so samples (persona slots)
     specialise, and the small ``sample`` term keeps samples that win nothing from drifting.
+    ``matching: hungarian`` is winner-takes-all under a balanced assignment: the appropriate
+    reactions of a clip are assigned to samples one to one (each sample takes at most
+    ``ceil(K / M)`` of them, by minimum total distance), plus ``relax`` times ``sample``. Plain
+    winner-takes-all lets one sample that is a little closer to everything win every
+    reaction and learn their average; the balanced assignment makes each sample take a
+    different kind of reaction.
 
     With ``resting_face`` other than 1 each distance is split into the distance of the
     movements (both sequences minus their mean over time) plus ``resting_face`` times the
@@ -67,9 +74,10 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     resting_face : float
         Weight of the resting-face part (1: the paper's plain SmoothL1).
     matching : str
-        ``sample`` (the paper), ``chamfer``, ``coverage`` or ``wta`` (see above).
+        ``sample`` (the paper), ``chamfer``, ``coverage``, ``wta`` or ``hungarian`` (see
+        above).
     relax : float
-        Weight of the ``sample`` direction in ``wta``.
+        Weight of the ``sample`` direction in ``wta`` and ``hungarian``.
 
     Returns
     -------
@@ -107,7 +115,32 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     per_real = (per_real * keep).sum() / keep.sum()
     if matching == "wta":
         return per_real + relax * per_sample
+    if matching == "hungarian":
+        return balanced_assignment_loss(diff, mask[:, 0]) + relax * per_sample
     return per_real if matching == "coverage" else 0.5 * (per_sample + per_real)
+
+
+def balanced_assignment_loss(diff: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean distance of a balanced one-to-one assignment of reactions to samples.
+
+    ``diff`` ``(B, M, K)`` distances, ``valid`` ``(B, K)``. Per clip, the valid reactions are
+    assigned to samples (each sample at most ``ceil(K_valid / M)`` times) with the minimum
+    total distance (Hungarian algorithm on the detached distances); returns the mean of the
+    assigned distances over clips.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cost_all = diff.detach().float().cpu().numpy()
+    keep = valid.cpu().numpy()
+    b, m, _ = diff.shape
+    total = diff.new_zeros(())
+    for i in range(b):
+        cols = np.flatnonzero(keep[i])
+        reps = -(-len(cols) // m)
+        cost = np.tile(cost_all[i][:, cols], (reps, 1))          # (reps M, Kv)
+        rows, picked = linear_sum_assignment(cost)
+        total = total + diff[i, torch.as_tensor(rows % m), torch.as_tensor(cols[picked])].mean()
+    return total / b
 
 
 def speaker_reconstruction_loss(reconstruction: torch.Tensor,

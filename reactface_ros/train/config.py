@@ -122,6 +122,9 @@ class TrainConfig:
         Validation rows (spread evenly over the split; 0: all).
     num_threads : int
         CPU threads for torch (0: leave torch's default).
+    init_checkpoint : str or None
+        Fine-tuning: a checkpoint directory whose weights and normalisation statistics
+        initialise the model (its config must build the same model as this one's).
     face_feature_dir : str or None
         Cache folder of speaker face features (``None``: ``<data_root>/face_features``).
     progress : bool
@@ -172,6 +175,7 @@ class TrainConfig:
     val_every: int = 1
     val_clips: int = 16
     num_threads: int = 0
+    init_checkpoint: str | None = None
     face_feature_dir: str | None = None
     progress: bool = True
     tensorboard: bool = True

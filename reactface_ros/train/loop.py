@@ -220,11 +220,15 @@ def batch_anchor(module, batch: dict[str, Any], neutral_prob: float = 0.0,
     With probability ``neutral_prob`` (drawn from ``rng``) a row gets the neutral face
     instead. ``None`` for models without ``output: anchored``.
     """
+    from reactface_ros.constants import NUM_BLENDSHAPES
     from reactface_ros.model.reactface import neutral_face, resting_face
 
     if not module.anchored:
         return None
     anchor = resting_face(batch["listener_3dmm"].to(module.device))
+    # Data whose expression coefficients leave [0, 1] (fitted 3DMMs can) still gives a valid
+    # anchor; the targets keep their own values.
+    anchor[:, :NUM_BLENDSHAPES] = anchor[:, :NUM_BLENDSHAPES].clamp(0.0, 1.0)
     if neutral_prob > 0 and rng is not None:
         pick = torch.from_numpy(rng.random(anchor.shape[0]) < neutral_prob).to(anchor.device)
         neutral = anchor.new_tensor(neutral_face())[None].expand_as(anchor)
@@ -384,6 +388,22 @@ def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray
     return model
 
 
+def init_from_checkpoint(model, path: str | Path) -> None:
+    """Copy the weights and statistics of the checkpoint at ``path`` into ``model``.
+
+    Raises :class:`TrainConfigError` when the checkpoint's config builds another model.
+    """
+    from reactface_ros.model.checkpoint import load_checkpoint
+
+    source = load_checkpoint(path)
+    mine, theirs = model.config.to_dict(), source.config.to_dict()
+    differ = sorted(k for k in mine if mine[k] != theirs.get(k))
+    if differ:
+        raise TrainConfigError(f"init_checkpoint {path} was trained with another model config "
+                               f"(differs in {differ}); fine-tune with the same model settings")
+    model.load_state_dict(source.state_dict(), strict=True)
+
+
 def train(config: TrainConfig, out_dir: str | Path | None = None, resume: bool = False,
           env: DistEnv | None = None) -> TrainResult:
     """Train a ReactFace model; write logs and checkpoints under ``out_dir``.
@@ -453,7 +473,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, env: DistEnv,
 
     motion_std = (training_motion_statistics(train_ds)
                   if model_cfg.output == "anchored" else None)
-    model = build_model(config, *training_face_statistics(train_ds), motion_std).to(device)
+    model = build_model(config, *training_face_statistics(train_ds), motion_std)
+    if config.init_checkpoint:
+        init_from_checkpoint(model, config.init_checkpoint)
+    model = model.to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
                                   weight_decay=config.weight_decay)
