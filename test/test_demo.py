@@ -50,8 +50,10 @@ def test_demo_runs_the_graph_and_writes_every_output(tmp_path, random_checkpoint
     assert summary["speaker_frames_with_features"] >= 0.8 * frames
     assert summary["reaction_latency_ms"]["p50_ms"] > 0
     assert summary["latency_budget_ms"] == pytest.approx(8 / 25 * 1000 + 100)
-    # The bundled listener's faces are valid by construction: nothing for the renderer to clamp.
-    assert summary["clamped_values"] == {"blendshapes": 0, "translation": 0}, log
+    # What the renderer had to clamp is reported (0 for an anchored model, whose faces are
+    # valid by construction: test_listener_model.py; this checkpoint is a random-init one).
+    assert set(summary["clamped_values"]) == {"blendshapes", "translation"}, log
+    assert all(isinstance(v, int) and v >= 0 for v in summary["clamped_values"].values())
 
     import av
 

@@ -103,6 +103,12 @@ def test_faces_are_valid_by_construction():
     assert bs.max() > 0.99                       # the head really was pushed to the limit
     offset = np.abs(out[..., 52:] - anchor[52:])
     assert np.all(offset <= np.array([0.6, 0.6, 0.6, 0.25, 0.25, 0.4]) + 1e-5)
+    from reactface_ros.commands.demo import clamp_counts
+
+    assert clamp_counts(out) == {"blendshapes": 0, "translation": 0}
+    broken = out.copy()
+    broken[0, 0, 3] = 1.2
+    assert clamp_counts(broken) == {"blendshapes": 1, "translation": 0}
 
 
 def test_persona_picks_one_slot_for_every_sample():

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from reactface_ros.nodes.graph import get_graph
+
 pytest.importorskip("rclpy")
 pytest.importorskip("reactface_ros.msg")
 pytest.importorskip("reactface_ros.streaming")
@@ -247,16 +249,22 @@ def test_file_launch_answers_every_frame_records_it_and_stops_cleanly(assets, la
     assert "process has finished cleanly" in record_log
     # The recorder closed a valid bag holding every frame on every topic.
     topics = read_bag(bag)
-    images = [m for _, m in topics["/speaker/image"]]
-    assert len(images) == NUM_FRAMES
-    for name in ("/speaker/audio", "/speaker/face_features", "/listener/reaction",
-                 "/listener/reaction_samples", "/listener/image"):
-        assert len(topics[name]) == NUM_FRAMES, (name, len(topics[name]))
+    # record.launch.py subscribes best effort where the live cameras publish best effort
+    # (README: "Recording"), so under load it may miss a few of those messages; everything
+    # published reliably must be there in full.
+    best_effort = {e.split("=")[0] for e in get_graph("record").nodes[0].parameters["topics"]
+                   if e.endswith("@sensor_data")}
+    for name in ("/speaker/image", "/speaker/audio", "/speaker/face_features",
+                 "/listener/reaction", "/listener/reaction_samples", "/listener/image"):
+        need = int(0.8 * NUM_FRAMES) if name in best_effort else NUM_FRAMES
+        assert need <= len(topics[name]) <= NUM_FRAMES, (name, len(topics[name]))
+    assert "/listener/reaction" not in best_effort
     frames = [m for _, m in topics["/listener/reaction"]]
     assert sorted(m.frame_index for m in frames) == list(range(NUM_FRAMES))
-    stamps = [ns(m.header.stamp) for m in images]
-    assert all(ns(m.header.stamp) == stamps[m.frame_index] for m in frames)
-    assert len(topics["/speaker/face_crop"]) >= NUM_FRAMES - 2
+    # every recorded camera image was answered by a reaction with its own stamp
+    images = [m for _, m in topics["/speaker/image"]]
+    assert {ns(m.header.stamp) for m in images} <= {ns(m.header.stamp) for m in frames}
+    assert len(topics["/speaker/face_crop"]) >= int(0.8 * NUM_FRAMES) - 2
 
 
 def test_live_launch_with_numeric_devices_fails_only_for_the_missing_hardware(
