@@ -19,7 +19,7 @@ it (resampling, encoding, generation). Two ways to reach a session length:
 By default the CPU config runs ``full`` and the paper config ``skip`` (a full 60-minute
 paper-config session on two cores would take hours). Usage::
 
-    python benchmarks/bench_streaming.py [--configs cpu paper] [--samples 1 10]
+    python benchmarks/bench_streaming.py [--configs cpu listener paper] [--samples 1 10]
         [--minutes 1 10 60] [--jobs 4] [--device cpu]
 """
 from __future__ import annotations
@@ -44,7 +44,8 @@ def _make_model(name: str, device: str):
     from reactface_ros.model import ReactFace, ReactFaceConfig
 
     torch.manual_seed(0)
-    cfg = ReactFaceConfig.cpu_default() if name == "cpu" else ReactFaceConfig.paper()
+    cfg = {"cpu": ReactFaceConfig.cpu_default, "listener": ReactFaceConfig.listener_default,
+           "paper": ReactFaceConfig.paper}[name]()
     return ReactFace(cfg).eval().to(device)
 
 
@@ -130,7 +131,10 @@ def _child(args: argparse.Namespace) -> None:
 def main() -> None:
     """Run every case in a subprocess and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", nargs="+", default=["cpu", "paper"])
+    ap.add_argument("--configs", nargs="+", default=["cpu", "paper"],
+                    choices=["cpu", "listener", "paper"],
+                    help="cpu: cpu_default, listener: listener_default (the bundled model), "
+                         "paper")
     ap.add_argument("--samples", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--minutes", nargs="+", type=float, default=[1, 10, 60])
     ap.add_argument("--cpu-mode", choices=["full", "skip"], default="full")
@@ -153,15 +157,15 @@ def main() -> None:
         return
     cases = [(c, m, t) for c in args.configs for m in args.samples for t in args.minutes]
     # longest first so parallel jobs finish together
-    cases.sort(key=lambda x: (x[0] == "cpu" and args.cpu_mode == "full") * x[1] * x[2],
+    cases.sort(key=lambda x: (x[0] != "paper" and args.cpu_mode == "full") * x[1] * x[2],
                reverse=True)
     free_pairs = [f"{2 * i},{2 * i + 1}" for i in range(args.jobs)]
 
     def launch(case: tuple[str, int, float]) -> dict:
         config, samples, minutes = case
         pair = free_pairs.pop()
-        mode = args.cpu_mode if config == "cpu" else args.paper_mode
-        measure = args.measure if config == "cpu" else args.paper_measure
+        mode = args.paper_mode if config == "paper" else args.cpu_mode
+        measure = args.paper_measure if config == "paper" else args.measure
         cmd = [sys.executable, __file__, "--case-config", config, "--case-samples",
                str(samples), "--case-minutes", str(minutes), "--case-mode", mode,
                "--warmup", str(args.warmup), "--measure", str(measure),
