@@ -30,13 +30,13 @@ def _describe(tp) -> str:
         tp, getattr(tp, "__name__", str(tp)))
 
 
-def _matches(value, tp) -> bool | None:
+def value_matches(value, tp) -> bool | None:
     """True/False when ``tp`` is understood, None when it is not checked."""
     if tp is Any:
         return None
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        results = [_matches(value, a) for a in typing.get_args(tp)]
+        results = [value_matches(value, a) for a in typing.get_args(tp)]
         if any(r is True for r in results):
             return True
         return None if any(r is None for r in results) else False
@@ -55,7 +55,7 @@ def _matches(value, tp) -> bool | None:
             return False
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         if len(args) == 1:
-            results = [_matches(v, args[0]) for v in value]
+            results = [value_matches(v, args[0]) for v in value]
             return False if any(r is False for r in results) else True
         return True
     if origin is dict or tp is dict:
@@ -85,12 +85,12 @@ def check_field_types(cls, data: dict, error=ValueError, where: str = "") -> Non
         if f.name not in data or f.name not in hints:
             continue
         value = data[f.name]
-        if _matches(value, hints[f.name]) is False:
+        if value_matches(value, hints[f.name]) is False:
             raise error(f"config key {where}{f.name} must be {_describe(hints[f.name])}, got "
                         f"{value!r} ({type(value).__name__}); write it without quotes"
                         if isinstance(value, str) else
                         f"config key {where}{f.name} must be {_describe(hints[f.name])}, got "
                         f"{value!r} ({type(value).__name__})")
         if isinstance(value, float) and not math.isfinite(value) and \
-                _matches(value, hints[f.name]) is True:
+                value_matches(value, hints[f.name]) is True:
             raise error(f"config key {where}{f.name} must be a finite number, got {value!r}")

@@ -326,37 +326,17 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
 
 def _check_types(config: TrainConfig) -> None:
     """Check every field against its annotation (ints accepted where floats are expected)."""
+    from reactface_ros.config_checks import value_matches
+
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if not _matches(value, hints[f.name]):
+        if value_matches(value, hints[f.name]) is False:
             raise TrainConfigError(f"{f.name} must be of type {_type_name(hints[f.name])}, got "
                                    f"{value!r} ({type(value).__name__})")
         if isinstance(value, int) and not isinstance(value, bool) and \
-                _matches(1.5, hints[f.name]) and not _matches("", hints[f.name]):
+                value_matches(1.5, hints[f.name]) and not value_matches("", hints[f.name]):
             setattr(config, f.name, float(value))   # YAML "1" where a float is expected
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return any(_matches(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is list:
-        return isinstance(value, (list, tuple)) and all(_matches(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    return True
 
 
 def _type_name(hint: Any) -> str:
