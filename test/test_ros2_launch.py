@@ -295,3 +295,36 @@ def test_live_launch_with_numeric_devices_fails_only_for_the_missing_hardware(
                   if f"required node '{n}' exited with code 1" in text]
     assert stopped_by and (mic_missing or stopped_by == ["camera_capture"]), text[-4000:]
     assert code is not None
+
+
+def test_ros2_run_starts_a_managed_node_from_the_venv(assets, launch_env, tmp_path):
+    """``ros2 run reactface_ros reaction`` finds the executable the set-up installed, the node
+    configures and activates itself (autostart), ``ros2 lifecycle`` sees it, and a terminal
+    Ctrl-C (SIGINT to its group, twice) ends it with exit code 0 and no traceback."""
+    listed = subprocess.run(["ros2", "pkg", "executables", "reactface_ros"], env=launch_env,
+                            capture_output=True, text=True, timeout=60).stdout
+    for entry in get_graph("file").nodes:
+        assert f"reactface_ros {entry.kind}" in listed, (entry.kind, listed)
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            ["ros2", "run", "reactface_ros", "reaction", "--ros-args",
+             "-p", f"checkpoint:={assets / 'ckpt'}", "-p", "device:=cpu", "-p", "samples:=2"],
+            env=launch_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while "]: active" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-4000:]
+            time.sleep(0.2)
+        assert ros2(launch_env, "lifecycle", "get", "/reaction").startswith("active")
+        for _ in range(2):
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.3)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert code == 0, text[-4000:]
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-4000:]
