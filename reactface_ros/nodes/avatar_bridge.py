@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from . import diagnostics as diag
 from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
-                     TopicSpec, msg_class, run_node)
-from .conversions import ConversionError, coefficients_from_msg
+                     TopicSpec, max_age_param, msg_class, run_node)
+from .conversions import ConversionError, coefficients_from_msg, stamp_to_ns
 from .qos import qos_profile
 
 
@@ -26,6 +26,7 @@ class AvatarBridgeNode(ManagedNode):
         ParamSpec("livelink_port", 11111, "Live Link receiver port"),
         ParamSpec("livelink_subject", "ReactFaceListener", "Live Link subject name"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no reaction arrives for this long"),
+        max_age_param("a reaction"),
         AUTOSTART,
     )
     TOPICS = (
@@ -61,6 +62,8 @@ class AvatarBridgeNode(ManagedNode):
                                      int(self.param("livelink_port")), config)
 
     def _on_reaction(self, msg) -> None:
+        if self.stale_input(stamp_to_ns(msg.header.stamp), self.reactions):
+            return
         try:
             coeffs = coefficients_from_msg(msg)
         except ConversionError as exc:

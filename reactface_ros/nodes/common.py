@@ -197,6 +197,21 @@ class ReactfaceNode(Node):
 AUTOSTART = ParamSpec("autostart", True, "managed node: configure and activate at start-up; "
                       "false: start unconfigured and wait for `ros2 lifecycle set`")
 
+
+def max_age_param(default_use: str) -> ParamSpec:
+    """The ``max_age_s`` parameter of a node that follows the real-time policy.
+
+    An input whose stamp is more than ``max_age_s`` older than the node's clock when its turn
+    comes (the node has fallen behind) is skipped and counted as ``skipped_stale`` in
+    ``/diagnostics`` instead of processed: a live listener must not work through seconds of
+    backlog. 0 (the default, file and fast modes) processes every input.
+    """
+    return ParamSpec("max_age_s", 0.0,
+                     f"real-time policy: skip {default_use} stamped more than this many seconds "
+                     "before the node's clock when its turn comes (counted as skipped_stale in "
+                     "/diagnostics); 0: process every one (file and fast modes)")
+
+
 _OK = TransitionCallbackReturn.SUCCESS
 _FAILED = TransitionCallbackReturn.FAILURE
 
@@ -226,6 +241,21 @@ class ManagedNode(LifecycleNodeMixin, ReactfaceNode):
         LifecycleNodeMixin.__init__(self)
         if self.param("autostart"):
             self.start_up()
+
+    def stale_input(self, stamp_ns: int, monitor) -> bool:
+        """Whether an input stamped ``stamp_ns`` is too old to process (then counted).
+
+        True, and counted on ``monitor``, when the stamp is more than the ``max_age_s``
+        parameter before the node's clock (see :func:`max_age_param`).
+        """
+        max_age = float(self.param("max_age_s"))
+        if max_age <= 0.0 or stamp_ns <= 0:
+            return False
+        age = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
+        if age <= max_age:
+            return False
+        monitor.skip_stale(age)
+        return True
 
     # ------------------------------------------------------------------ subclass hooks
     def configure(self) -> None:

@@ -37,6 +37,8 @@ class StreamMonitor:
     rejected: int = 0
     gaps: int = 0
     dropped: int = 0
+    skipped_stale: int = 0
+    last_stale_age_s: float = 0.0
     last_error: str = ""
     last_receive: float | None = None
     started: float = field(default_factory=time.monotonic)
@@ -60,6 +62,15 @@ class StreamMonitor:
         """Record a discontinuity (``missing`` frames or chunks lost)."""
         self.gaps += 1
         self.dropped += int(missing)
+
+    def skip_stale(self, age_s: float) -> None:
+        """Record a message skipped because it was ``age_s`` seconds old when its turn came.
+
+        The real-time policy of live graphs: the node had fallen behind the clock.
+        """
+        self.skipped_stale += 1
+        self.last_stale_age_s = float(age_s)
+        self.last_receive = time.monotonic()
 
     @property
     def rate_hz(self) -> float:
@@ -90,8 +101,12 @@ class StreamMonitor:
             message = f"{self.rejected} rejected ({self.last_error})"
         elif self.gaps and level == OK:
             level, message = WARN, f"{self.gaps} gaps, {self.dropped} missing"
+        if self.skipped_stale and level == OK:
+            level, message = WARN, (f"falling behind: {self.skipped_stale} stale skipped "
+                                    f"(last {self.last_stale_age_s:.2f} s old)")
         values = {"received": self.received, "rejected": self.rejected, "gaps": self.gaps,
-                  "missing": self.dropped, "rate_hz": f"{self.rate_hz:.2f}",
+                  "missing": self.dropped, "skipped_stale": self.skipped_stale,
+                  "rate_hz": f"{self.rate_hz:.2f}",
                   "silent_s": f"{self.silent_for():.2f}", "last_error": self.last_error}
         values.update(self.notes)
         return make_status(self.name, level, message, hardware_id, values)

@@ -25,7 +25,7 @@ from reactface_ros.constants import FPS
 
 from . import diagnostics as diag
 from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
-                     TopicSpec, msg_class, run_node)
+                     TopicSpec, max_age_param, msg_class, run_node)
 from .conversions import (ConversionError, face_features_msg, image_to_numpy, numpy_to_image,
                           stamp_to_ns)
 from .qos import qos_profile
@@ -54,6 +54,7 @@ class FaceAnalysisNode(ManagedNode):
         ParamSpec("max_faces", 1, "people tracked per image (1..16; the live and file graphs "
                   "set 4); all go to speaker/faces, the largest to speaker/face_features"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no image arrives for this long"),
+        max_age_param("a camera image"),
         AUTOSTART,
     )
     TOPICS = (
@@ -173,6 +174,8 @@ class FaceAnalysisNode(ManagedNode):
         if index > self._last_index + 1 and self._last_index >= 0:
             self.images.gap(index - self._last_index - 1)
         self._last_index = index
+        if self.stale_input(stamp_ns, self.images):
+            return
         try:
             if self.analyzer.config.max_faces > 1:
                 faces = self.analyzer.analyze_faces(rgb, (stamp_ns - self._first_ns) / 1e6)

@@ -13,8 +13,8 @@ from reactface_ros.constants import FPS
 
 from . import diagnostics as diag
 from .common import (AUTOSTART, DIAGNOSTICS_TOPIC, ManagedNode, NodeStartError, ParamSpec,
-                     TopicSpec, msg_class, run_node)
-from .conversions import ConversionError, coefficients_from_msg, numpy_to_image
+                     TopicSpec, max_age_param, msg_class, run_node)
+from .conversions import ConversionError, coefficients_from_msg, numpy_to_image, stamp_to_ns
 from .qos import qos_profile
 
 
@@ -71,6 +71,7 @@ class RenderNode(ManagedNode):
         ParamSpec("video_path", "", "also write the rendered frames to this mp4 (empty: off)"),
         ParamSpec("fps", FPS, "frame rate of the mp4"),
         ParamSpec("silence_timeout_s", 2.0, "warn when no reaction arrives for this long"),
+        max_age_param("a reaction"),
         AUTOSTART,
     )
     TOPICS = (
@@ -103,6 +104,8 @@ class RenderNode(ManagedNode):
 
     def _on_reaction(self, msg) -> None:
         t0 = time.monotonic()
+        if self.stale_input(stamp_to_ns(msg.header.stamp), self.reactions):
+            return
         try:
             coeffs = coefficients_from_msg(msg)
             # Out-of-range coefficients are clamped by the renderer; count them here instead
