@@ -15,7 +15,11 @@ as p50 / p95 / max, each node's share (difference of the p50s), the p95 of the f
 second half of the clip (does latency grow during a session?), frames answered / missing,
 the reaction rate while streaming and the peak resident memory of the largest node process.
 
-    python benchmarks/bench_graph.py [--samples 10] [--repeat 2] [--in-process]
+It also prints the CPU time each node process spends per speaker frame while the clip
+streams (start-up excluded). ``--load N`` runs N busy processes beside the graph (a robot's
+other software: 1 keeps one of two cores busy).
+
+    python benchmarks/bench_graph.py [--samples 10] [--repeat 2] [--in-process] [--load 1]
 
 The target of the README (2 CPU cores, M = 10): the reaction for speaker frame t is
 published within w/25 s + 100 ms of its capture at p95.
@@ -23,6 +27,7 @@ published within w/25 s + 100 ms of its capture at p95.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -30,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from cpu_load import busy_processes
 
 
 def percentiles(values: np.ndarray) -> str:
@@ -61,6 +68,7 @@ def one_run(args: argparse.Namespace, out: Path) -> dict:
     answered = set(arrays["reaction_frames"].tolist()) & speaker_frames
     rate = demo.throughput(session, len(answered))
     return {"arrays": arrays, "wall_s": wall, "speaker_frames": len(speaker_frames),
+            "cpu_ms_per_frame": facts.get("cpu_ms_per_frame", {}),
             "answered": len(answered), "missing": len(speaker_frames) - len(answered),
             "rate": float("nan") if rate is None else rate}
 
@@ -74,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="all nodes in this process (default: one process per node)")
     parser.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
+    parser.add_argument("--load", type=int, default=0,
+                        help="busy processes running beside the graph (a robot's other "
+                             "software); 1 keeps one of two cores busy")
+    parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
     from reactface_ros.commands import demo
@@ -84,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     budget = window / FPS + 0.1
     print(f"graph benchmark: bundled clip and weights, M = {args.samples}, w = {window}, "
           f"{'in-process' if args.in_process else 'one process per node'}, "
-          f"device {args.device}; budget w/25 s + 100 ms = {budget * 1000:.0f} ms (p95)")
+          f"device {args.device}, {args.load} busy process(es) beside it; "
+          f"budget w/25 s + 100 ms = {budget * 1000:.0f} ms (p95)")
+    report = []
     stages = (("face_features", "face_latency_s"), ("reaction", "reaction_latency_s"),
               ("listener_image", "image_latency_s"))
     for run in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, busy_processes(args.load):
             try:
                 r = one_run(args, Path(tmp))
             except (TimeoutError, RuntimeError) as exc:
@@ -118,6 +132,19 @@ def main(argv: list[str] | None = None) -> int:
             p95 = float(np.percentile(lat, 95))
             print(f"  reaction p95 {p95 * 1000:.0f} ms vs budget {budget * 1000:.0f} ms: "
                   f"{'within' if p95 <= budget else 'OVER'}")
+        cpu = r["cpu_ms_per_frame"]
+        if cpu:
+            print("  CPU per speaker frame while streaming (ms, start-up excluded): "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+                  + f"; total {sum(cpu.values()):.1f} of the {1000 / FPS:.0f} ms a frame lasts")
+        report.append({"run": run + 1, "answered": r["answered"],
+                       "speaker_frames": r["speaker_frames"], "cpu_ms_per_frame": cpu,
+                       **{f"{stage}_ms": {q: float(np.percentile(a[key], q) * 1000)
+                                          for q in (50, 95)} if a[key].size else None
+                          for stage, key in stages}})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load": args.load, "samples": args.samples,
+                                               "runs": report}, indent=2) + "\n")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.in_process:

@@ -1,8 +1,11 @@
 """Streaming benchmark: per-window latency, frames/s and peak memory vs session length.
 
-For the CPU default (logmel + blendshapes) and the paper config (wav2vec2-base size + conv3d
-224), with ``torch.set_num_threads(2)`` (each case also pinned to two CPU cores where the OS
-allows), M = 1 and M = 10, at session lengths 1, 10 and 60 minutes. Every case runs in its own
+For the CPU default (logmel + blendshapes), the bundled listener and the paper config
+(wav2vec2-base size + conv3d 224), with ``--threads`` torch CPU threads (default 1, what the
+reaction node uses; each case pinned to two CPU cores where the OS allows with ``--jobs``),
+M = 1 and M = 10, at session lengths 1, 10 and 60 minutes, optionally beside ``--load`` busy
+processes (a robot's other software). It prints wall latency per window and the CPU time a
+window costs (all threads together). Every case runs in its own
 process so peak RSS is its own. Models are random-init (latency does not depend on the weights).
 
 Latency of a window = wall time of the ``push_audio`` + eight ``push_face`` calls that complete
@@ -35,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from cpu_load import busy_processes
+
 WINDOWS_PER_MINUTE = 60 * 25 / 8
 
 
@@ -65,13 +70,13 @@ def _window_inputs(cfg, rng: np.random.Generator, count: int = 8) -> list:
 
 
 def run_case(config: str, samples: int, minutes: float, mode: str, warmup: int,
-             measure: int, device: str) -> dict:
+             measure: int, device: str, threads: int = 1) -> dict:
     """Run one case in this process and return its figures."""
     import torch
 
-    from reactface_ros.streaming import ReactionStream
+    from reactface_ros.streaming import ReactionStream, set_cpu_threads
 
-    torch.set_num_threads(2)
+    threads = set_cpu_threads(threads)
     model = _make_model(config, device)
     cfg = model.config
     stream = ReactionStream(model, num_samples=samples, seed=0, device=device)
@@ -80,14 +85,18 @@ def run_case(config: str, samples: int, minutes: float, mode: str, warmup: int,
     w = cfg.window
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
+    cpu_times: list[float] = []
+
     def step(index: int) -> float:
         audio, faces = pool[index % len(pool)]
+        c0 = time.process_time()
         t0 = time.perf_counter()
         got = stream.push_audio(audio, 16000, index * w / 25)
         for i in range(w):
             got += stream.push_face(faces[i], (index * w + i) / 25)
         sync()
         dt = time.perf_counter() - t0
+        cpu_times.append(time.process_time() - c0)
         assert len(got) == 1 and got[0].start_frame == index * w
         return dt
 
@@ -111,8 +120,10 @@ def run_case(config: str, samples: int, minutes: float, mode: str, warmup: int,
             latencies.append(step(index))
     wall = time.perf_counter() - t_start
     lat = np.array(latencies) * 1000.0
+    cpu_ms = np.array(cpu_times[-len(latencies):]) * 1000.0
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"config": config, "M": samples, "minutes": minutes, "mode": mode,
+            "threads": threads, "cpu_ms_per_window": float(np.median(cpu_ms)),
             "windows_timed": len(lat), "p50_ms": float(np.percentile(lat, 50)),
             "p95_ms": float(np.percentile(lat, 95)),
             "frames_per_s": float(w * len(lat) / (lat.sum() / 1000.0)),
@@ -124,7 +135,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     out = run_case(args.case_config, args.case_samples, args.case_minutes, args.case_mode,
-                   args.warmup, args.measure, args.device)
+                   args.warmup, args.measure, args.device, args.case_threads)
     print("RESULT " + json.dumps(out))
 
 
@@ -145,31 +156,39 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="cases run in parallel, each pinned "
                     "to its own two cores (needs 2 * jobs cores)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", nargs="+", type=int, default=[1],
+                    help="torch CPU threads per case (default 1, what the reaction node and "
+                         "generate use; 0: torch's default, one per core)")
+    ap.add_argument("--load", type=int, default=0,
+                    help="busy processes running beside the cases (a robot's other "
+                         "software); e.g. 1 keeps one of two cores busy")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--case-config", help=argparse.SUPPRESS)
     ap.add_argument("--case-samples", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--case-minutes", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--case-mode", help=argparse.SUPPRESS)
+    ap.add_argument("--case-threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--cpus", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case_config:
         _child(args)
         return
-    cases = [(c, m, t) for c in args.configs for m in args.samples for t in args.minutes]
+    cases = [(c, m, t, n) for c in args.configs for m in args.samples for t in args.minutes
+             for n in args.threads]
     # longest first so parallel jobs finish together
     cases.sort(key=lambda x: (x[0] != "paper" and args.cpu_mode == "full") * x[1] * x[2],
                reverse=True)
     free_pairs = [f"{2 * i},{2 * i + 1}" for i in range(args.jobs)]
 
-    def launch(case: tuple[str, int, float]) -> dict:
-        config, samples, minutes = case
+    def launch(case: tuple[str, int, float, int]) -> dict:
+        config, samples, minutes, threads = case
         pair = free_pairs.pop()
         mode = args.paper_mode if config == "paper" else args.cpu_mode
         measure = args.paper_measure if config == "paper" else args.measure
         cmd = [sys.executable, __file__, "--case-config", config, "--case-samples",
                str(samples), "--case-minutes", str(minutes), "--case-mode", mode,
                "--warmup", str(args.warmup), "--measure", str(measure),
-               "--device", args.device]
+               "--device", args.device, "--case-threads", str(threads)]
         if args.jobs > 1:
             cmd += ["--cpus", pair]
         try:
@@ -181,21 +200,24 @@ def main() -> None:
             print(f"  FAILED {case}:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}", flush=True)
             return {}
         res = json.loads(lines[-1][len("RESULT "):])
-        print(f"  done {config} M={samples} {minutes:g} min ({res['wall_s']:.0f} s)", flush=True)
+        print(f"  done {config} M={samples} {minutes:g} min threads={threads} "
+              f"({res['wall_s']:.0f} s)", flush=True)
         return res
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with busy_processes(args.load), ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = [r for r in pool.map(launch, cases) if r]
-    results.sort(key=lambda r: (r["config"], r["M"], r["minutes"]))
-    print(f"\ndevice={args.device}, torch threads=2 per case")
-    header = (f"{'config':<7} {'M':>3} {'session':>8} {'mode':>5} {'timed':>6} "
-              f"{'p50 ms':>8} {'p95 ms':>8} {'frames/s':>9} {'peak RSS MB':>12}")
+    results.sort(key=lambda r: (r["config"], r["M"], r["minutes"], r["threads"]))
+    print(f"\ndevice={args.device}, {args.load} busy process(es) beside the cases; cpu ms = "
+          "CPU time of one window (all threads), p50")
+    header = (f"{'config':<8} {'M':>3} {'session':>8} {'mode':>5} {'thr':>4} {'timed':>6} "
+              f"{'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>7} {'frames/s':>9} {'peak RSS MB':>12}")
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r['config']:<7} {r['M']:>3} {r['minutes']:>6g} m {r['mode']:>5} "
-              f"{r['windows_timed']:>6d} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
-              f"{r['frames_per_s']:>9.0f} {r['peak_rss_mb']:>12.0f}")
+        print(f"{r['config']:<8} {r['M']:>3} {r['minutes']:>6g} m {r['mode']:>5} "
+              f"{r['threads']:>4} {r['windows_timed']:>6d} {r['p50_ms']:>8.1f} "
+              f"{r['p95_ms']:>8.1f} {r['cpu_ms_per_window']:>7.1f} {r['frames_per_s']:>9.0f} "
+              f"{r['peak_rss_mb']:>12.0f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -100,6 +100,27 @@ class StreamHealth:
         return asdict(self)
 
 
+#: Default torch intra-op threads for CPU inference (the reaction node, ``generate``).
+CPU_INFERENCE_THREADS = 1
+
+
+def set_cpu_threads(num_threads: int) -> int:
+    """Set torch's intra-op threads for CPU inference; return the number in use.
+
+    One window of the CPU models is small (about 10 ms of work for M = 10): with more
+    threads, torch's workers spin-wait between the many small operations, which costs about
+    twice the CPU time on an idle machine and, when other processes share the cores (a
+    robot always runs other software), makes a window 5-20x slower (measured:
+    ``benchmarks/bench_streaming.py --threads``). ``num_threads`` 0 keeps torch's default
+    (one per core), for large models on many cores.
+    """
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0: torch's default), got {num_threads}")
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    return torch.get_num_threads()
+
+
 def state_is_finite(state) -> bool:
     """True when every tensor of a stream state (histories, latent, encoder caches) is finite."""
     def finite(value) -> bool:

@@ -54,6 +54,12 @@ def test_demo_runs_the_graph_and_writes_every_output(tmp_path, random_checkpoint
     # valid by construction: test_listener_model.py; this checkpoint is a random-init one).
     assert set(summary["clamped_values"]) == {"blendshapes", "translation"}, log
     assert all(isinstance(v, int) and v >= 0 for v in summary["clamped_values"].values())
+    # CPU per frame of every node process while streaming (start-up excluded): each did work
+    # (more than nothing) and none used more CPU per frame than the clip's whole run allows.
+    cpu = summary["cpu_ms_per_frame"]
+    assert {"media_source", "face_analysis", "reaction", "render", "recorder"} <= set(cpu), log
+    assert all(0 < v < 1e3 * summary["graph_wall_s"] / frames * 2 for v in cpu.values()), cpu
+    assert "CPU per speaker frame while streaming" in proc.stdout
 
     import av
 

@@ -196,6 +196,38 @@ class ProgressMonitor:
         self.context.try_shutdown()
 
 
+class CpuSampler:
+    """CPU time per node process while the clip streams (start-up excluded).
+
+    :meth:`sample` is called from the demo's wait loops: it keeps each node's CPU time when
+    the first speaker frame is seen (the node has started: imports, model load) and the
+    latest value while the node runs (a source that exits at the end keeps its last one).
+    """
+
+    def __init__(self, runner, monitor: ProgressMonitor) -> None:
+        self.runner, self.monitor = runner, monitor
+        self.start: dict[str, float] | None = None
+        self.latest: dict[str, float] = {}
+
+    def sample(self) -> bool:
+        """Record the nodes' CPU time now; always False (usable inside a wait predicate)."""
+        now = self.runner.cpu_seconds()
+        if self.start is None:
+            if not self.monitor.faces:
+                return False
+            self.start = dict(now)
+        self.latest.update(now)
+        return False
+
+    def ms_per_frame(self) -> dict[str, float]:
+        """``{node: CPU ms per speaker frame}`` over the streamed part (empty in-process)."""
+        frames = len(self.monitor.faces)
+        if self.start is None or not frames:
+            return {}
+        return {name: 1e3 * (self.latest[name] - self.start[name]) / frames
+                for name in self.start if name in self.latest}
+
+
 def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace) -> dict:
     """Run the file graph with a recorder; returns wall-clock facts about the run."""
     from reactface_ros.nodes.graph import get_graph, with_recorder
@@ -230,18 +262,21 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     from reactface_ros.commands.bag_eval import FACE_TOPIC, IMAGE_TOPIC, SAMPLES_TOPIC
 
     monitor = ProgressMonitor(FACE_TOPIC, SAMPLES_TOPIC, IMAGE_TOPIC)
+    cpu = CpuSampler(runner, monitor)
     t0 = time.monotonic()
     runner.start()
     try:
         # The source has played the clip; then wait until the reaction node has answered
         # every frame (it may be behind real time on a loaded machine) or has gone quiet
         # longer than its end-of-session flush takes.
-        finished = runner.wait(runner.end_of_file, timeout=args.timeout)
+        finished = runner.wait(lambda: cpu.sample() or runner.end_of_file(),
+                               timeout=args.timeout)
         remaining = max(1.0, args.timeout - (time.monotonic() - t0))
-        finished = finished and runner.wait(lambda: monitor.complete(quiet_s=15.0),
-                                            timeout=remaining)
+        finished = finished and runner.wait(
+            lambda: cpu.sample() or monitor.complete(quiet_s=15.0), timeout=remaining)
     finally:
         t_graph = time.monotonic() - t0
+        cpu.sample()
         codes = runner.stop()
         monitor.close()
     if not finished:
@@ -250,7 +285,8 @@ def run_graph(video: Path, checkpoint: Path, out: Path, args: argparse.Namespace
     bad = {name: code for name, code in codes.items() if code not in (0, None)}
     if bad:
         print(f"[demo] warning: nodes exited with errors: {bad}", file=sys.stderr)
-    return {"bag": bag, "graph_wall_s": t_graph, "exit_codes": codes}
+    return {"bag": bag, "graph_wall_s": t_graph, "exit_codes": codes,
+            "cpu_ms_per_frame": cpu.ms_per_frame()}
 
 
 def write_listener_video(out: Path, video: Path, args: argparse.Namespace) -> Path:
@@ -381,6 +417,9 @@ def run(args: argparse.Namespace) -> int:
         # are valid by construction.
         "clamped_values": clamped,
         "speaker_frames_with_features": evaluation["speaker_frames"],
+        # CPU time each node process used per speaker frame while the clip streamed
+        # (start-up excluded; empty with --in-process, where the nodes share one process).
+        "cpu_ms_per_frame": {k: round(v, 2) for k, v in facts["cpu_ms_per_frame"].items()},
         "total_wall_s": round(time.monotonic() - t_start, 2),
         "outputs": {"listener_video": str(listener), "reactions": str(out / "reactions.npy"),
                     "bag": str(bag), "evaluation": str(out / "eval" / "summary.json")},
@@ -411,6 +450,13 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"[demo] FRSyn {fmt('FRSyn', 2)} frames, FRDiv {fmt('FRDiv', 4)}, "
               f"FRVar {fmt('FRVar', 4)}")
+    cpu_ms = summary["cpu_ms_per_frame"]
+    if cpu_ms:
+        print("[demo] CPU per speaker frame while streaming: "
+              + ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(cpu_ms.items(),
+                                                               key=lambda kv: -kv[1]))
+              + f" (total {sum(cpu_ms.values()):.1f} ms of the {1e3 / FPS:.0f} ms a frame "
+              "lasts on one core)")
     print(f"[demo] values the renderer had to clamp: {clamped['blendshapes']} blendshape, "
           f"{clamped['translation']} translation")
     print(f"[demo] outputs in {out}:")

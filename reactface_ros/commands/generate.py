@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=10, help="M reactions to sample")
     parser.add_argument("--seed", type=int, default=0, help="noise seed")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1, the fastest for the CPU models; "
+                             "0: torch's default, one per core)")
     parser.add_argument("--face-model", default=None,
                         help="MediaPipe face_landmarker.task (default: searched)")
     parser.add_argument("--persona", type=int, default=None,
@@ -223,6 +226,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.threads < 0:
+        print("error: --threads must be >= 0 (0: torch's default)", file=sys.stderr)
+        return 2
+    from reactface_ros.streaming import set_cpu_threads
+
+    set_cpu_threads(args.threads)
     try:
         model = ReactFace.from_pretrained(args.checkpoint, device=args.device)
     except CheckpointError as exc:

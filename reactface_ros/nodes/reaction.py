@@ -117,6 +117,9 @@ class ReactionNode(ManagedNode):
         ParamSpec("checkpoint", "", "checkpoint directory (safetensors + config); empty: the "
                   "bundled model"),
         ParamSpec("device", "auto", "torch device: auto, cpu or cuda[:N]"),
+        ParamSpec("num_threads", 1, "torch CPU threads (1: a window is small, and more "
+                  "threads spin-wait and slow every process sharing the cores; 0: torch's "
+                  "default, one per core)"),
         ParamSpec("samples", 10, "number of reactions M sampled per window"),
         ParamSpec("window", 0, "expected window length w in frames (fixed by the checkpoint); "
                   "0 accepts the checkpoint's, another value that differs is an error"),
@@ -215,7 +218,7 @@ class ReactionNode(ManagedNode):
     def _make_stream(self):
         try:
             from reactface_ros.model import ReactFace
-            from reactface_ros.streaming import ReactionStream
+            from reactface_ros.streaming import ReactionStream, set_cpu_threads
         except ImportError as exc:
             raise NodeStartError(f"the streaming engine is not available: {exc}") from exc
         checkpoint = str(self.param("checkpoint")) or default_checkpoint()
@@ -223,6 +226,10 @@ class ReactionNode(ManagedNode):
             raise NodeStartError(f"checkpoint {checkpoint!r} not found; set the 'checkpoint' "
                                  "parameter to a directory written by ReactFace.save_pretrained")
         device = resolve_device(str(self.param("device")))
+        try:
+            set_cpu_threads(int(self.param("num_threads")))
+        except ValueError as exc:
+            raise NodeStartError(str(exc)) from exc
         try:
             model = ReactFace.from_pretrained(checkpoint)
         except (FileNotFoundError, ValueError, KeyError) as exc:

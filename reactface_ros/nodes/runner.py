@@ -259,6 +259,24 @@ class GraphRunner:
             return {name: p.poll() is None for name, p in self.procs.items()}
         return {name: thread.is_alive() for name, (_, thread) in self._spinners.items()}
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, seconds) each running node process has used so far.
+
+        One process per node only (in one process the nodes share the CPU time of this
+        process); a node that has exited or cannot be read (no ``/proc``) is left out.
+        """
+        out = {}
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for name, proc in self.procs.items():
+            try:
+                with open(f"/proc/{proc.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            # fields[0] is the state (stat field 3): utime and stime are fields 14 and 15
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
+        return out
+
     def failures(self, expected_exits: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
         """Child nodes that exited by themselves: ``{name: (exit code, last log line)}``.
 
