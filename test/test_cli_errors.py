@@ -117,3 +117,21 @@ def test_avatar_to_a_closed_port_says_nothing_is_listening(tmp_path):
     lines = [ln for ln in text.splitlines() if "nothing is listening" in ln]
     assert len(lines) == 1 and str(port) in lines[0], text
     assert "errors=" not in text
+
+
+def test_inference_threads_are_validated_and_set(tmp_path, checkpoint):
+    import torch
+
+    from reactface_ros.streaming import set_cpu_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match="num_threads must be >= 0"):
+        set_cpu_threads(-1)
+    assert set_cpu_threads(0) == before          # 0 keeps torch's default
+    from test_bag_recovery import _write_clip
+
+    clip = tmp_path / "clip.mp4"
+    _write_clip(clip, 10)
+    line = _one_error_line(_cli("generate", "--checkpoint", checkpoint, "--speaker-video", clip,
+                                "--out", tmp_path / "r.npy", "--threads", "-1"))
+    assert "--threads must be >= 0" in line and not (tmp_path / "r.npy").exists()
