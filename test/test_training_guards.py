@@ -125,3 +125,26 @@ def dataset_root(tmp_path_factory):
     from test_train import dataset_root as make
 
     return make.__wrapped__(tmp_path_factory)
+
+
+def test_a_corrupt_speaker_video_stops_training_with_one_line_naming_it(tmp_path, dataset_root,
+                                                                       capsys):
+    import shutil
+
+    from test_train import tiny_config
+
+    from reactface_ros.cli import main
+    from reactface_ros.data import DatasetConfig, ReactionDataset
+
+    root = tmp_path / "data"
+    shutil.copytree(dataset_root, root, ignore=shutil.ignore_patterns("face_features"))
+    video, _ = ReactionDataset(root, "train", DatasetConfig(load_face_features=False)
+                               ).face_feature_jobs()[0]
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    tiny_config(root, epochs=1, max_steps=1).save(tmp_path / "c.yaml")
+    capsys.readouterr()
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--out",
+                 str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(video) in err[0] and "cannot decode" in err[0], err
+    assert not list((tmp_path / "run").rglob("model.safetensors"))

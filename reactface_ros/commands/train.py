@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from reactface_ros.train import TrainConfigError, load_train_config, train
     from reactface_ros.model.checkpoint import CheckpointError
     from reactface_ros.train.checkpointing import TrainingCheckpointError
+    from reactface_ros.train.features import SpeakerVideoError
 
     try:
         config = load_train_config(args.config, data_root=args.data_root, epochs=args.epochs,
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                                    progress=False if args.no_progress else None)
         result = train(config, args.out, resume=args.resume)
     except (TrainConfigError, TrainingCheckpointError, DatasetLayoutError,
-            FileNotFoundError, FloatingPointError, CheckpointError) as exc:
+            FileNotFoundError, FloatingPointError, CheckpointError, SpeakerVideoError) as exc:
         print(f"reactface train: {exc}", file=sys.stderr)
         return 1
     if result.best_val is not None:

@@ -38,6 +38,10 @@ class CacheReport:
     frames: int = 0
 
 
+class SpeakerVideoError(ValueError):
+    """A speaker video of the dataset cannot be read (the message names it and what to do)."""
+
+
 def read_video_rgb(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """Decode a video file (or a challenge-layout folder of ``1.png, 2.png, ...``).
 
@@ -59,10 +63,16 @@ def read_video_rgb(path: str | os.PathLike) -> Iterator[np.ndarray]:
                                 f"computed from the dataset's speaker videos")
     import av
 
-    with av.open(str(p)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.video:
+                raise SpeakerVideoError(f"speaker video {p} has no video track; replace it with the "
+                                 "clip's video (the face-feature cache is computed from it)")
+            for frame in container.decode(container.streams.video[0]):
+                yield frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as exc:
+        raise SpeakerVideoError(f"cannot decode speaker video {p} ({exc}); re-encode or replace the "
+                         "file, or remove its row from the split's csv") from exc
 
 
 def crop_cache_path(features_path: Path, crop_size: int) -> Path:
@@ -121,7 +131,8 @@ def analyze_speaker_video(video: Path, analyzer, crop_size: int | None = None
                 c = np.zeros((crop_size, crop_size, 3), np.uint8)
             crops.append(np.ascontiguousarray(c.transpose(2, 0, 1)))
     if not rows:
-        raise ValueError(f"speaker video {video} has no frames")
+        raise SpeakerVideoError(f"speaker video {video} has no frames; replace the file or "
+                                "remove its row from the split's csv")
     return np.stack(rows).astype(np.float32), (np.stack(crops) if crop_size else None)
 
 
