@@ -127,8 +127,8 @@ def dataset_root(tmp_path_factory):
     return make.__wrapped__(tmp_path_factory)
 
 
-def test_a_corrupt_speaker_video_stops_training_with_one_line_naming_it(tmp_path, dataset_root,
-                                                                       capsys):
+def test_a_corrupt_speaker_video_stops_training_with_one_line_naming_it(
+        tmp_path, dataset_root, capsys):
     import shutil
 
     from test_train import tiny_config

@@ -66,13 +66,15 @@ def read_video_rgb(path: str | os.PathLike) -> Iterator[np.ndarray]:
     try:
         with av.open(str(p)) as container:
             if not container.streams.video:
-                raise SpeakerVideoError(f"speaker video {p} has no video track; replace it with the "
-                                 "clip's video (the face-feature cache is computed from it)")
+                raise SpeakerVideoError(
+                    f"speaker video {p} has no video track; replace it with the clip's video "
+                    "(the face-feature cache is computed from it)")
             for frame in container.decode(container.streams.video[0]):
                 yield frame.to_ndarray(format="rgb24")
     except av.error.FFmpegError as exc:
-        raise SpeakerVideoError(f"cannot decode speaker video {p} ({exc}); re-encode or replace the "
-                         "file, or remove its row from the split's csv") from exc
+        raise SpeakerVideoError(
+            f"cannot decode speaker video {p} ({exc}); re-encode or replace the file, or "
+            "remove its row from the split's csv") from exc
 
 
 def crop_cache_path(features_path: Path, crop_size: int) -> Path:
