@@ -138,3 +138,21 @@ def test_render_command_reports_missing_or_silent_inputs(tmp_path, capsys):
     write_video(silent, [np.zeros((16, 16, 3), np.uint8)] * 2)
     assert main(["render", "--reactions", str(npy), "--audio", str(silent), "--out", out]) == 2
     assert "has no audio stream" in capsys.readouterr().err
+
+
+def test_rgb_frames_equal_pyav_per_frame_conversion(tmp_path):
+    """The one-context conversion gives exactly PyAV's per-frame ``to_ndarray`` pixels."""
+    import av
+
+    from reactface_ros.video import rgb_frames
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "noise.mp4"
+    write_video(path, (rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(12)))
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    fast = list(rgb_frames(frames))
+    assert len(fast) == 12
+    for frame, image in zip(frames, fast):
+        assert image.shape == (48, 64, 3) and image.dtype == np.uint8
+        assert np.array_equal(image, frame.to_ndarray(format="rgb24"))

@@ -134,6 +134,9 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
         if not container.streams.video:
             raise ValueError(f"{video} has no video track")
         vstream = container.streams.video[0]
+        from av.video.reformatter import VideoReformatter
+
+        to_rgb = VideoReformatter()   # one conversion context (see video.rgb_frames)
         for n, frame in enumerate(container.decode(vstream)):
             stamp = frame.time if frame.time is not None else n / FPS
             if stamps and stamp <= stamps[-1]:
@@ -145,7 +148,7 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
                 if group is not None:
                     group.push_audio(*audio_chunks[next_audio])
                 next_audio += 1
-            image = frame.to_ndarray(format="rgb24")
+            image = to_rgb.reformat(frame, format="rgb24").to_ndarray()
             if group is None:
                 feats = analyzer.analyze(image, stamp * 1000.0)
                 face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()

@@ -53,9 +53,10 @@ def iter_video_frames(path: str | Path):
     """Yield ``(H, W, 3)`` uint8 RGB frames of a video file."""
     import av
 
+    from reactface_ros.video import rgb_frames
+
     with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+        yield from rgb_frames(container.decode(video=0))
 
 
 def read_audio_track(path: str | Path) -> tuple[np.ndarray, int] | None:

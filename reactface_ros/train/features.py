@@ -69,8 +69,9 @@ def read_video_rgb(path: str | os.PathLike) -> Iterator[np.ndarray]:
                 raise SpeakerVideoError(
                     f"speaker video {p} has no video track; replace it with the clip's video "
                     "(the face-feature cache is computed from it)")
-            for frame in container.decode(container.streams.video[0]):
-                yield frame.to_ndarray(format="rgb24")
+            from reactface_ros.video import rgb_frames
+
+            yield from rgb_frames(container.decode(container.streams.video[0]))
     except av.error.FFmpegError as exc:
         raise SpeakerVideoError(
             f"cannot decode speaker video {p} ({exc}); re-encode or replace the file, or "
