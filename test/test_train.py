@@ -268,3 +268,30 @@ def test_listener_model_trains_and_fine_tunes(dataset_root, tmp_path):
                         init_checkpoint=str(tmp_path / "base" / "checkpoints" / "last"))
     with pytest.raises(TrainConfigError, match="differs in \\['personas'\\]"):
         train(other, tmp_path / "other")
+
+
+def test_head_pose_weight_scales_only_the_head_rotation_in_the_losses(dataset_root):
+    from reactface_ros.constants import ROTATION_SLICE
+    from reactface_ros.train.loop import weight_head_pose
+
+    x = torch.randn(2, 3, 5, 58)
+    y = weight_head_pose(x, 4.0)
+    assert torch.equal(y[..., ROTATION_SLICE], 4.0 * x[..., ROTATION_SLICE])
+    keep = torch.ones(58, dtype=torch.bool)
+    keep[ROTATION_SLICE] = False
+    assert torch.equal(y[..., keep], x[..., keep])
+    with pytest.raises(TrainConfigError, match="head_pose_weight must be >= 0"):
+        TrainConfig(head_pose_weight=-1.0).validate()
+    # In a training batch: the weighted loss differs from the paper's only through the head.
+    config = tiny_config(dataset_root, epochs=1)
+    ds = open_split(config, "train", training=False)
+    rows = TrainingRows(ds, "blendshapes", 112)
+    from reactface_ros.data import collate_reactions
+
+    batch = move_batch(collate_reactions([rows[i] for i in range(2)]), torch.device("cpu"))
+    model = build_model(config, *training_face_statistics(ds)).eval()
+    plain = batch_loss(model, model, batch, config, teacher_forced=False, seed=0)
+    config.head_pose_weight = 3.0
+    heavy = batch_loss(model, model, batch, config, teacher_forced=False, seed=0)
+    assert torch.equal(plain["rec_speaker"], heavy["rec_speaker"])
+    assert float(heavy["rec_listener"].detach()) > float(plain["rec_listener"].detach())

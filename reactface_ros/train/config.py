@@ -79,6 +79,12 @@ class TrainConfig:
         Weight of the resting-face part of ``L_rec^a`` (1: the paper's loss; below 1 the
         movements decide which appropriate reaction a sample is matched to; see
         :func:`reactface_ros.model.losses.appropriate_reconstruction_loss`).
+    head_pose_weight : float
+        Scale of the head rotation (coefficients 52:55, in the units the losses compare) in
+        ``L_rec^a``, ``L_smo`` and ``L_div`` (1: the paper, every coefficient alike). The
+        head carries a listener's main backchannel, the nod, in 3 of 58 coefficients; a
+        weight above 1 makes a nod count as much in matching and reconstruction as a smile
+        does (``config/train/listener_refine.yaml``, ``docs/training.md``).
     teacher_forced_target : str
         What a teacher-forced batch is scored against: ``appropriate`` (``L_rec^a`` as in
         free-running batches) or ``own`` (the listener whose history was fed in: the history
@@ -162,6 +168,7 @@ class TrainConfig:
     diversity_weight: float = 100.0
     diversity_sigma: float = 1.0
     resting_face_weight: float = 1.0
+    head_pose_weight: float = 1.0
     appropriate_matching: str = "sample"
     teacher_forced_target: str = "appropriate"
     max_appropriate: int = 16
@@ -214,7 +221,7 @@ class TrainConfig:
         if not 0 < self.lr < float("inf"):
             raise TrainConfigError(f"lr must be > 0 and finite, got {self.lr}")
         for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight",
-                     "resting_face_weight"):
+                     "resting_face_weight", "head_pose_weight"):
             if getattr(self, name) < 0:
                 raise TrainConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.diversity_sigma > 0:

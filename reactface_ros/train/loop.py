@@ -275,8 +275,20 @@ def batch_loss(model, module, batch: dict[str, Any], config: TrainConfig,
     else:
         appropriate = module.reaction_targets(batch["appropriate_listener_3dmm"])
         valid = batch["appropriate_mask"]
+    if config.head_pose_weight != 1.0:
+        out.reactions, appropriate = (weight_head_pose(x, config.head_pose_weight)
+                                      for x in (out.reactions, appropriate))
     return reactface_loss(out, appropriate, module.normalise(batch["speaker_3dmm"]), valid,
                           loss_weights(config))
+
+
+def weight_head_pose(reactions: torch.Tensor, weight: float) -> torch.Tensor:
+    """``reactions`` (``(..., 58)``, loss units) with the head rotation scaled by ``weight``."""
+    from reactface_ros.constants import ROTATION_SLICE
+
+    scale = reactions.new_ones(reactions.shape[-1])
+    scale[ROTATION_SLICE] = weight
+    return reactions * scale
 
 
 @torch.no_grad()
