@@ -39,7 +39,11 @@ def _inputs(rng):
 
 
 def _run(tmp_path, audio, frames, plain=False):
-    """Feed the node; ``frames[i]`` is a list of (id, vector, box). Returns reactions, ids."""
+    """Feed the node; ``frames[i]`` is a list of (id, vector, box).
+
+    Returns the reactions, the published active-speaker ids and the node's
+    ``reaction: active speaker`` diagnostics (message, values) at the end.
+    """
     from std_msgs.msg import String
 
     from reactface_ros.msg import (AudioChunk, ReactionFrame, SpeakerFaceFeatures,
@@ -87,9 +91,12 @@ def _run(tmp_path, audio, frames, plain=False):
         if not plain:   # (the first few may go out before the subscription has matched)
             graph.wait(lambda: len(active) == len(frames), timeout=5)
             active[:0] = [None] * (len(frames) - len(active))
+        # what /diagnostics shows for the group input (the node's own status builder)
+        status = graph.node.group.status(graph.node.get_name())
+        diagnostics = (status.message, {kv.key: kv.value for kv in status.values})
     finally:
         graph.close()
-    return np.array([m.coefficients for m in got]), active
+    return np.array([m.coefficients for m in got]), active, diagnostics
 
 
 def test_reaction_node_follows_the_active_speaker_and_one_face_changes_nothing(tmp_path):
@@ -100,15 +107,18 @@ def test_reaction_node_follows_the_active_speaker_and_one_face_changes_nothing(t
     left, right = np.array([0.05, 0.3, 0.35, 0.7]), np.array([0.65, 0.3, 0.95, 0.7])
     two = [[("face1", faces["a"][i], left), ("face2", faces["b"][i], right)]
            for i in range(FRAMES)]
-    reactions, active = _run(tmp_path, audio, two)
+    reactions, active, (message, values) = _run(tmp_path, audio, two)
     half = FRAMES // 2
     assert active[half - 20:half] == ["face1"] * 20
     assert active[half + 40:] == ["face2"] * (FRAMES - half - 40)
     yaw = reactions[:, 53]
     assert yaw[half - 10:half].mean() < yaw[-10:].mean() - 0.1     # turned left -> right
+    # what /diagnostics shows ("reaction: active speaker")
+    assert values["active_speaker"] == "face2" and values["faces_in_view"] == "2", values
+    assert int(values["speaker_switches"]) >= 1 and "speaker face2" in message
 
     one = [[("face1", faces["a"][i], right)] for i in range(FRAMES)]
-    grouped, _ = _run(tmp_path, audio, one)
-    plain, _ = _run(tmp_path, audio, one, plain=True)
+    grouped = _run(tmp_path, audio, one)[0]
+    plain = _run(tmp_path, audio, one, plain=True)[0]
     assert grouped.shape == plain.shape
     np.testing.assert_allclose(grouped, plain, atol=1e-5)
