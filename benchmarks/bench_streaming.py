@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from cpu_load import busy_processes
+from reactface_ros.constants import CPU_INFERENCE_THREADS
 
 WINDOWS_PER_MINUTE = 60 * 25 / 8
 
@@ -70,7 +71,7 @@ def _window_inputs(cfg, rng: np.random.Generator, count: int = 8) -> list:
 
 
 def run_case(config: str, samples: int, minutes: float, mode: str, warmup: int,
-             measure: int, device: str, threads: int = 1) -> dict:
+             measure: int, device: str, threads: int = CPU_INFERENCE_THREADS) -> dict:
     """Run one case in this process and return its figures."""
     import torch
 
@@ -156,7 +157,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="cases run in parallel, each pinned "
                     "to its own two cores (needs 2 * jobs cores)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", nargs="+", type=int, default=[1],
+    ap.add_argument("--threads", nargs="+", type=int, default=[CPU_INFERENCE_THREADS],
                     help="torch CPU threads per case (default 1, what the reaction node and "
                          "generate use; 0: torch's default, one per core)")
     ap.add_argument("--load", type=int, default=0,
@@ -167,7 +168,8 @@ def main() -> None:
     ap.add_argument("--case-samples", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--case-minutes", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--case-mode", help=argparse.SUPPRESS)
-    ap.add_argument("--case-threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--case-threads", type=int, default=CPU_INFERENCE_THREADS,
+                    help=argparse.SUPPRESS)
     ap.add_argument("--cpus", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case_config:

@@ -234,3 +234,7 @@ MIRROR_PERMUTATION: tuple[int, ...] = tuple(
 assert len(MEDIAPIPE_BLENDSHAPE_NAMES) == NUM_BLENDSHAPES
 assert sorted(LIVELINK_BLENDSHAPE_NAMES) == sorted(ARKIT_BLENDSHAPE_NAMES)
 assert LIVELINK_NUM_CURVES == 61
+
+#: torch intra-op threads for CPU inference (the ``reaction`` node, ``reactface generate``):
+#: one, see :func:`reactface_ros.streaming.set_cpu_threads`.
+CPU_INFERENCE_THREADS = 1

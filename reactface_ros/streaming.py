@@ -100,10 +100,6 @@ class StreamHealth:
         return asdict(self)
 
 
-#: Default torch intra-op threads for CPU inference (the reaction node, ``generate``).
-CPU_INFERENCE_THREADS = 1
-
-
 def set_cpu_threads(num_threads: int) -> int:
     """Set torch's intra-op threads for CPU inference; return the number in use.
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reactface_ros.constants import FPS
+from reactface_ros.constants import CPU_INFERENCE_THREADS, FPS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=10, help="M reactions to sample")
     parser.add_argument("--seed", type=int, default=0, help="noise seed")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=int, default=CPU_INFERENCE_THREADS,
                         help="torch CPU threads (default 1, the fastest for the CPU models; "
                              "0: torch's default, one per core)")
     parser.add_argument("--face-model", default=None,
@@ -134,9 +134,9 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
         if not container.streams.video:
             raise ValueError(f"{video} has no video track")
         vstream = container.streams.video[0]
-        from av.video.reformatter import VideoReformatter
+        from reactface_ros.video import rgb_converter
 
-        to_rgb = VideoReformatter()   # one conversion context (see video.rgb_frames)
+        to_rgb = rgb_converter()
         for n, frame in enumerate(container.decode(vstream)):
             stamp = frame.time if frame.time is not None else n / FPS
             if stamps and stamp <= stamps[-1]:
@@ -148,7 +148,7 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
                 if group is not None:
                     group.push_audio(*audio_chunks[next_audio])
                 next_audio += 1
-            image = to_rgb.reformat(frame, format="rgb24").to_ndarray()
+            image = to_rgb(frame)
             if group is None:
                 feats = analyzer.analyze(image, stamp * 1000.0)
                 face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()
@@ -229,12 +229,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.threads < 0:
-        print("error: --threads must be >= 0 (0: torch's default)", file=sys.stderr)
-        return 2
     from reactface_ros.streaming import set_cpu_threads
 
-    set_cpu_threads(args.threads)
+    try:
+        set_cpu_threads(args.threads)
+    except ValueError:
+        print(f"error: --threads must be >= 0 (0: torch's default), got {args.threads}",
+              file=sys.stderr)
+        return 2
     try:
         model = ReactFace.from_pretrained(args.checkpoint, device=args.device)
     except CheckpointError as exc:

@@ -147,14 +147,14 @@ class FaceAnalysisNode(ManagedNode):
             self._first_ns = stamp_ns
         return int(round((stamp_ns - self._first_ns) * float(self.param("fps")) / 1e9))
 
+    def _advance(self, index: int) -> None:
+        """Frame slot ``index`` was consumed; the slots skipped since the last one are gaps."""
+        if index > self._last_index + 1 and self._last_index >= 0:
+            self.images.gap(index - self._last_index - 1)
+        self._last_index = index
+
     def _on_image(self, msg) -> None:
         t0 = time.monotonic()
-        try:
-            rgb = image_to_numpy(msg, "rgb8")
-        except ConversionError as exc:
-            self.images.reject(str(exc))
-            self.get_logger().error(f"image rejected: {exc}", throttle_duration_sec=5.0)
-            return
         stamp_ns = stamp_to_ns(msg.header.stamp)
         if stamp_ns == 0:  # drivers that do not stamp: the receive time is the best guess
             msg.header.stamp = self.get_clock().now().to_msg()
@@ -171,11 +171,18 @@ class FaceAnalysisNode(ManagedNode):
             self.get_logger().warning("image stamp went backwards; dropped",
                                       throttle_duration_sec=5.0)
             return
-        if index > self._last_index + 1 and self._last_index >= 0:
-            self.images.gap(index - self._last_index - 1)
-        self._last_index = index
+        # Skipped images (stale) are never converted: that work is wasted exactly when the
+        # node is behind.
         if self.stale_input(stamp_ns, self.images):
+            self._advance(index)
             return
+        try:
+            rgb = image_to_numpy(msg, "rgb8")
+        except ConversionError as exc:   # the slot stays unanalysed: the next image counts it
+            self.images.reject(str(exc))
+            self.get_logger().error(f"image rejected: {exc}", throttle_duration_sec=5.0)
+            return
+        self._advance(index)
         try:
             if self.analyzer.config.max_faces > 1:
                 faces = self.analyzer.analyze_faces(rgb, (stamp_ns - self._first_ns) / 1e6)

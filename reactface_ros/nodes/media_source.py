@@ -51,12 +51,9 @@ def probe_media(path: str | Path) -> tuple[float, int]:
 
 def iter_video_frames(path: str | Path):
     """Yield ``(H, W, 3)`` uint8 RGB frames of a video file."""
-    import av
+    from reactface_ros.video import read_video_frames
 
-    from reactface_ros.video import rgb_frames
-
-    with av.open(str(path)) as container:
-        yield from rgb_frames(container.decode(video=0))
+    yield from read_video_frames(path)
 
 
 def read_audio_track(path: str | Path) -> tuple[np.ndarray, int] | None:

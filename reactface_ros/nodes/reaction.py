@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reactface_ros.constants import FPS
+from reactface_ros.constants import CPU_INFERENCE_THREADS, FPS
 from reactface_ros.input_checks import InputError, check_audio_chunk, check_face_features
 
 from . import diagnostics as diag
@@ -117,9 +117,9 @@ class ReactionNode(ManagedNode):
         ParamSpec("checkpoint", "", "checkpoint directory (safetensors + config); empty: the "
                   "bundled model"),
         ParamSpec("device", "auto", "torch device: auto, cpu or cuda[:N]"),
-        ParamSpec("num_threads", 1, "torch CPU threads (1: a window is small, and more "
-                  "threads spin-wait and slow every process sharing the cores; 0: torch's "
-                  "default, one per core)"),
+        ParamSpec("num_threads", CPU_INFERENCE_THREADS, "torch CPU threads (1: a window is "
+                  "small, and more threads spin-wait and slow every process sharing the cores; "
+                  "0: torch's default, one per core)"),
         ParamSpec("samples", 10, "number of reactions M sampled per window"),
         ParamSpec("window", 0, "expected window length w in frames (fixed by the checkpoint); "
                   "0 accepts the checkpoint's, another value that differs is an error"),
