@@ -263,3 +263,37 @@ def test_hungarian_matching_gives_each_reaction_its_own_sample():
     loss3 = appropriate_reconstruction_loss(pred.detach(), real3, valid, matching="hungarian",
                                             relax=0.0)
     assert torch.isfinite(loss3) and float(loss3) < 10
+
+
+def test_envelope_distance_prefers_a_late_nod_to_a_still_head():
+    """Pointwise, a still head is closer to a nod than the same nod 8 frames late; the
+    envelope distance ranks them the other way, and it reaches the matching and the
+    gradient of the head only."""
+    from reactface_ros.data.behaviour import nod
+    from reactface_ros.model.losses import envelope_distance
+
+    t = 160
+
+    def head(start):
+        x = torch.zeros(t, 58)
+        if start is not None:
+            x[:, NUM_BLENDSHAPES] = torch.tensor(nod(t, start, 4.0, 2), dtype=torch.float32)
+        return x
+
+    real = head(50)[None, None]
+    still, late, far = head(None), head(58), head(120)
+    pointwise = [float(torch.nn.functional.smooth_l1_loss(x, real[0, 0]))
+                 for x in (still, late)]
+    assert pointwise[0] < pointwise[1]                       # the diagnosis: still wins
+    env = [float(envelope_distance(x[None, None], real, sigma=5.0)) for x in (still, late, far)]
+    assert env[1] < env[0] < env[2] * 1.5
+    assert float(envelope_distance(real, real)) == pytest.approx(0.0, abs=1e-6)
+    # in the matching: one nodding reaction, a still and a late-nodding sample; plain
+    # winner-takes-all trains the still sample on it, with the envelope the late nodder
+    pred = torch.stack([still, late])[None].requires_grad_(True)        # (1, 2, T, 58)
+    appropriate_reconstruction_loss(pred, real, matching="wta", relax=0.0).backward()
+    assert float(pred.grad[0, 1].abs().sum()) == 0 < float(pred.grad[0, 0].abs().sum())
+    pred.grad = None
+    appropriate_reconstruction_loss(pred, real, matching="wta", relax=0.0, envelope=1.0,
+                                    envelope_sigma=5.0).backward()
+    assert float(pred.grad[0, 0].abs().sum()) == 0 < float(pred.grad[0, 1].abs().sum())

@@ -17,10 +17,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
 from reactface_ros.constants import CPU_INFERENCE_THREADS, FPS
+
+if TYPE_CHECKING:
+    from reactface_ros.face_analysis import FaceAnalysisConfig
+    from reactface_ros.face_process import AnalysedFrame
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "in the image (0 disables; see README 'Group conversations')")
     parser.add_argument("--tracks", type=Path, default=None, metavar="OUT.json",
                         help="write the per-frame faces and active-speaker id to this JSON")
+    parser.add_argument("--serial", action="store_true",
+                        help="analyse the speaker's faces in this process, before the model "
+                             "(default: in a child process that runs ahead of the model; "
+                             "the reactions are the same, the serial path is slower)")
     parser.add_argument("--out", required=True, type=Path, help="output .npy (M, T, 58)")
 
 
@@ -83,10 +92,21 @@ def decode_audio(path: Path, stream_index: int = 0) -> list[tuple[np.ndarray, in
     return chunks
 
 
+def face_analysis_config(model, face_model: str | None = None,
+                         max_faces: int = 1) -> FaceAnalysisConfig:
+    """The :class:`FaceAnalysisConfig` a model needs (crops only for ``conv3d``)."""
+    from reactface_ros.face_analysis import FaceAnalysisConfig
+
+    cfg = model.config if hasattr(model, "config") else model
+    return FaceAnalysisConfig(model_path=face_model, crop_size=cfg.crop_size,
+                              return_crop=cfg.face_encoder == "conv3d", max_faces=max_faces)
+
+
 def generate_from_video(video: Path, audio: Path | None, model, samples: int, seed: int,
                         face_model: str | None = None, listener_face: np.ndarray | None = None,
                         persona: int | None = None, max_faces: int = 1,
-                        gaze_gain: float = 1.0, tracks: list | None = None):
+                        gaze_gain: float = 1.0, tracks: list | None = None,
+                        frames: Iterable[AnalysedFrame] | None = None):
     """Stream a video file through ReactFace.
 
     With ``max_faces > 1`` every face is tracked and a
@@ -94,20 +114,20 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
     speaker) and turns the reactions toward them (``gaze_gain``); one face in view gives the
     same reactions as ``max_faces=1``. ``tracks``, when a list, receives one dict per video
     frame: ``frame``, ``time``, ``active`` (id or None), ``fed`` and ``faces`` (id, box,
-    score).
+    score). ``frames`` are the video's analysed frames when they come from elsewhere (a
+    :class:`~reactface_ros.face_process.FaceAnalysisProcess` started with
+    :func:`face_analysis_config` of this model and ``max_faces``, ``group`` when
+    ``max_faces > 1``); by default they are analysed here, one after the other.
 
     Returns
     -------
     tuple
         ``(M, T, 58)`` float32 reactions (one per video frame) and the stream's health dict.
     """
-    import av
-
-    from reactface_ros.face_analysis import FaceAnalysisConfig, FaceAnalyzer
+    from reactface_ros.face_process import analyse_video
     from reactface_ros.streaming import ReactionStream
 
-    cfg = model.config
-    conv3d = cfg.face_encoder == "conv3d"
+    conv3d = model.config.face_encoder == "conv3d"
     audio_chunks = decode_audio(audio if audio is not None else video)
     stream = ReactionStream(model, num_samples=samples, seed=seed, max_lag_s=None,
                             listener_face=listener_face, persona=persona)
@@ -119,8 +139,6 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
             for i in range(win.reactions.shape[1]):
                 slots[win.start_frame + i] = win.reactions[:, i]
 
-    fa_cfg = FaceAnalysisConfig(model_path=face_model, crop_size=cfg.crop_size,
-                                return_crop=conv3d, max_faces=max_faces)
     group = None
     if max_faces > 1:
         from reactface_ros.gaze import GazeController
@@ -128,35 +146,27 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
 
         group = GroupListener(gaze=GazeController(gain=gaze_gain,
                                                   eye_gain=0.5 if gaze_gain else 0.0))
+    if frames is None:
+        frames = analyse_video(video, face_analysis_config(model, face_model, max_faces),
+                               group=group is not None)
     gazes: list[np.ndarray] = []
     next_audio = 0
-    with FaceAnalyzer(fa_cfg) as analyzer, av.open(str(video)) as container:
-        if not container.streams.video:
-            raise ValueError(f"{video} has no video track")
-        vstream = container.streams.video[0]
-        from reactface_ros.video import rgb_converter
-
-        to_rgb = rgb_converter()
-        for n, frame in enumerate(container.decode(vstream)):
-            stamp = frame.time if frame.time is not None else n / FPS
-            if stamps and stamp <= stamps[-1]:
-                stamp = stamps[-1] + 1e-6          # keep stamps increasing for odd files
-            # audio that starts before the end of this frame goes in first
-            while next_audio < len(audio_chunks) and \
-                    audio_chunks[next_audio][2] < stamp + 1.0 / FPS:
-                collect(stream.push_audio(*audio_chunks[next_audio]))
-                if group is not None:
-                    group.push_audio(*audio_chunks[next_audio])
-                next_audio += 1
-            image = to_rgb(frame)
-            if group is None:
-                feats = analyzer.analyze(image, stamp * 1000.0)
-                face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()
-            else:
-                face = _group_frame(group, analyzer.analyze_faces(image, stamp * 1000.0),
-                                    stamp, n, conv3d, gazes, tracks)
-            collect(stream.push_face(face, stamp))
-            stamps.append(stamp)
+    for item in frames:
+        stamp = item.stamp
+        # audio that starts before the end of this frame goes in first
+        while next_audio < len(audio_chunks) and \
+                audio_chunks[next_audio][2] < stamp + 1.0 / FPS:
+            collect(stream.push_audio(*audio_chunks[next_audio]))
+            if group is not None:
+                group.push_audio(*audio_chunks[next_audio])
+            next_audio += 1
+        if group is None:
+            feats = item.faces
+            face = (feats.crop if feats.face_found else None) if conv3d else feats.to_vector()
+        else:
+            face = _group_frame(group, item.faces, stamp, item.index, conv3d, gazes, tracks)
+        collect(stream.push_face(face, stamp))
+        stamps.append(stamp)
     if not stamps:
         raise ValueError(f"{video} has no decodable video frames")
     if not audio_chunks:
@@ -200,11 +210,58 @@ def _write_tracks(path: Path, tracks: list, max_faces: int) -> None:
     print(f"wrote {path}: {len(tracks)} frames, {switches} change(s) of active speaker")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Generate reactions for a speaker video and save them as ``.npy``."""
+def _start_face_process(args: argparse.Namespace):
+    """The face-analysis child for this command, or None when the checkpoint's config cannot
+    be read here (loading the model then names the problem and the faces are analysed
+    serially)."""
+    import json
+
+    from reactface_ros.face_analysis import FaceAnalysisConfig
+    from reactface_ros.face_process import FaceAnalysisProcess
+
+    try:
+        raw = json.loads((args.checkpoint / "config.json").read_text())
+        config = FaceAnalysisConfig(model_path=args.face_model,
+                                    crop_size=int(raw.get("crop_size", 112)),
+                                    return_crop=raw.get("face_encoder") == "conv3d",
+                                    max_faces=args.max_faces)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return FaceAnalysisProcess(args.speaker_video, config, group=args.max_faces > 1)
+
+
+def _prepare(args: argparse.Namespace):
+    """Threads, model and listener face of the command, or an exit code after an error."""
     from reactface_ros.model import ReactFace
     from reactface_ros.model.checkpoint import CheckpointError
+    from reactface_ros.streaming import set_cpu_threads
 
+    try:
+        set_cpu_threads(args.threads)
+    except ValueError:
+        print(f"error: --threads must be >= 0 (0: torch's default), got {args.threads}",
+              file=sys.stderr)
+        return 2
+    try:
+        model = ReactFace.from_pretrained(args.checkpoint, device=args.device)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    listener_face = None
+    try:
+        if args.listener_face is not None:
+            from reactface_ros.listener_face import load_listener_face
+
+            listener_face = load_listener_face(args.listener_face)
+        model.persona_slots(1, args.persona)          # names a bad --persona at once
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return model, listener_face
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate reactions for a speaker video and save them as ``.npy``."""
     if args.samples < 1:
         print("error: --samples must be >= 1", file=sys.stderr)
         return 2
@@ -229,35 +286,27 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from reactface_ros.streaming import set_cpu_threads
-
+    # Faces are analysed in a child process started before torch is imported (see
+    # reactface_ros.face_process); it runs while this process imports torch and loads the model.
+    early = None if args.serial else _start_face_process(args)
     try:
-        set_cpu_threads(args.threads)
-    except ValueError:
-        print(f"error: --threads must be >= 0 (0: torch's default), got {args.threads}",
-              file=sys.stderr)
-        return 2
-    try:
-        model = ReactFace.from_pretrained(args.checkpoint, device=args.device)
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    listener_face = None
-    try:
-        if args.listener_face is not None:
-            from reactface_ros.listener_face import load_listener_face
-
-            listener_face = load_listener_face(args.listener_face)
-        model.persona_slots(1, args.persona)          # names a bad --persona at once
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
-    tracks: list | None = [] if args.tracks is not None else None
-    reactions, health = generate_from_video(args.speaker_video, args.speaker_audio, model,
-                                            args.samples, args.seed, args.face_model,
-                                            listener_face, args.persona, args.max_faces,
-                                            args.gaze_gain, tracks)
+        prepared = _prepare(args)
+        if isinstance(prepared, int):
+            return prepared
+        model, listener_face = prepared
+        frames = None
+        if early is not None and early.config == face_analysis_config(model, args.face_model,
+                                                                      args.max_faces):
+            frames = early
+        t0 = time.perf_counter()
+        tracks: list | None = [] if args.tracks is not None else None
+        reactions, health = generate_from_video(args.speaker_video, args.speaker_audio, model,
+                                                args.samples, args.seed, args.face_model,
+                                                listener_face, args.persona, args.max_faces,
+                                                args.gaze_gain, tracks, frames)
+    finally:
+        if early is not None:
+            early.close()
     wall = time.perf_counter() - t0
     from reactface_ros.atomic import save_npy
 
@@ -267,8 +316,8 @@ def run(args: argparse.Namespace) -> int:
     if health.get("no_face_frames", 0) >= health.get("frames_received", 0) > 0:
         print(f"warning: no face was found in any frame of {args.speaker_video}; the "
               "reactions answer the audio only", file=sys.stderr)
-    frames = reactions.shape[1]
-    print(f"wrote {args.out}: {reactions.shape} (M, T, 58) float32, {frames} frames "
-          f"({frames / FPS:.1f} s) in {wall:.1f} s")
+    num_frames = reactions.shape[1]
+    print(f"wrote {args.out}: {reactions.shape} (M, T, 58) float32, {num_frames} frames "
+          f"({num_frames / FPS:.1f} s) in {wall:.1f} s")
     print("stream health: " + ", ".join(f"{k}={v}" for k, v in health.items() if v))
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reactface_ros.constants import ROTATION_SLICE
 from reactface_ros.model.reactface import ReactFaceOutput
 
 #: How ``L_rec^a`` pairs generated samples with appropriate real reactions.
@@ -29,13 +30,16 @@ class LossWeights:
     resting_face: float = 1.0
     matching: str = "sample"
     matching_relax: float = 0.1
+    envelope: float = 0.0
+    envelope_sigma: float = 4.0
 
 
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
                                     valid: torch.Tensor | None = None,
                                     resting_face: float = 1.0,
                                     matching: str = "sample",
-                                    relax: float = 0.1) -> torch.Tensor:
+                                    relax: float = 0.1, envelope: float = 0.0,
+                                    envelope_sigma: float = 4.0) -> torch.Tensor:
     """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
 
     ``matching: chamfer`` adds the other direction: for each appropriate real reaction, the
@@ -78,6 +82,11 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
         above).
     relax : float
         Weight of the ``sample`` direction in ``wta`` and ``hungarian``.
+    envelope : float
+        Weight of the head-motion envelope distance (:func:`envelope_distance`) added to
+        every sample-to-reaction distance before matching (0: the paper's distance only).
+    envelope_sigma : float
+        Width in frames of the envelope's Gaussian smoothing.
 
     Returns
     -------
@@ -101,6 +110,9 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
                 .mean(dim=(-1, -2))
                 + resting_face * F.smooth_l1_loss(rest_pred, rest_real, reduction="none")
                 .mean(dim=(-1, -2)))
+    if envelope > 0:
+        diff = diff + envelope * envelope_distance(reactions, appropriate.to(reactions.dtype),
+                                                   envelope_sigma)
     if valid is not None:
         if not bool(valid.any(dim=1).all()):
             raise ValueError("every clip needs at least one valid appropriate reaction")
@@ -118,6 +130,41 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     if matching == "hungarian":
         return balanced_assignment_loss(diff, mask[:, 0]) + relax * per_sample
     return per_real if matching == "coverage" else 0.5 * (per_sample + per_real)
+
+
+def motion_envelope(x: torch.Tensor, sigma: float = 4.0,
+                    channels: slice = ROTATION_SLICE) -> torch.Tensor:
+    """How fast ``channels`` move, smoothed over time: ``(..., T, 58)`` -> ``(..., T - 1, C)``.
+
+    The speed ``|x_t - x_{t-1}|`` (made differentiable at 0) convolved with a Gaussian of
+    ``sigma`` frames. Two nods a few frames apart have nearly the same envelope, while their
+    pitch curves are far apart in any pointwise distance.
+    """
+    vel = x[..., 1:, channels] - x[..., :-1, channels]
+    speed = torch.sqrt(vel.pow(2) + 1e-6)
+    half = max(1, int(round(3 * sigma)))
+    taps = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=speed.dtype,
+                                          device=speed.device) / sigma) ** 2)
+    taps = (taps / taps.sum()).view(1, 1, -1)
+    lead, (t, c) = speed.shape[:-2], speed.shape[-2:]
+    flat = speed.reshape(-1, t, c).transpose(1, 2).reshape(-1, 1, t)
+    smooth = F.conv1d(F.pad(flat, (half, half), mode="replicate"), taps)
+    return smooth.reshape(-1, c, t).transpose(1, 2).reshape(*lead, t, c)
+
+
+def envelope_distance(reactions: torch.Tensor, appropriate: torch.Tensor,
+                      sigma: float = 4.0) -> torch.Tensor:
+    """``(B, M, K)`` mean absolute difference of the head-motion envelopes.
+
+    A timing-tolerant distance for the head: a pointwise loss between a sample and a listener
+    who nods at an unknown lag is smallest for a still head (the conditional median of
+    out-of-phase nods is no motion), whereas matching :func:`motion_envelope` rewards moving
+    the head when the listener does, a little early or late. ``reactions`` ``(B, M, T, 58)``,
+    ``appropriate`` ``(B, K, T, 58)``.
+    """
+    env_pred = motion_envelope(reactions, sigma)                         # (B, M, T-1, C)
+    env_real = motion_envelope(appropriate, sigma)                       # (B, K, T-1, C)
+    return (env_pred[:, :, None] - env_real[:, None]).abs().mean(dim=(-1, -2))
 
 
 def balanced_assignment_loss(diff: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -209,7 +256,8 @@ def reactface_loss(output: ReactFaceOutput, appropriate: torch.Tensor,
     terms = {
         "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid,
                                                         w.resting_face, w.matching,
-                                                        w.matching_relax),
+                                                        w.matching_relax, w.envelope,
+                                                        w.envelope_sigma),
         "rec_speaker": speaker_reconstruction_loss(output.speaker_reconstruction,
                                                    speaker_target),
         "kl": kl_loss(output.mu, output.logvar),

@@ -85,6 +85,15 @@ class TrainConfig:
         head carries a listener's main backchannel, the nod, in 3 of 58 coefficients; a
         weight above 1 makes a nod count as much in matching and reconstruction as a smile
         does (``config/train/listener_refine.yaml``, ``docs/training.md``).
+    envelope_weight : float
+        Weight of the head-motion envelope distance in ``L_rec^a`` (0: none): the smoothed
+        speed of the head rotation of a sample against that of each appropriate reaction,
+        added to their distance before matching. A pointwise loss against listeners who nod
+        at different, unknown lags is smallest for a head that does not move; the envelope
+        rewards nodding when they nod, a few frames early or late
+        (:func:`reactface_ros.model.losses.envelope_distance`).
+    envelope_sigma : float
+        Width in frames of the envelope's Gaussian smoothing.
     teacher_forced_target : str
         What a teacher-forced batch is scored against: ``appropriate`` (``L_rec^a`` as in
         free-running batches) or ``own`` (the listener whose history was fed in: the history
@@ -169,6 +178,8 @@ class TrainConfig:
     diversity_sigma: float = 1.0
     resting_face_weight: float = 1.0
     head_pose_weight: float = 1.0
+    envelope_weight: float = 0.0
+    envelope_sigma: float = 4.0
     appropriate_matching: str = "sample"
     teacher_forced_target: str = "appropriate"
     max_appropriate: int = 16
@@ -221,9 +232,12 @@ class TrainConfig:
         if not 0 < self.lr < float("inf"):
             raise TrainConfigError(f"lr must be > 0 and finite, got {self.lr}")
         for name in ("weight_decay", "kl_weight", "smooth_weight", "diversity_weight",
-                     "resting_face_weight", "head_pose_weight"):
+                     "resting_face_weight", "head_pose_weight", "envelope_weight"):
             if getattr(self, name) < 0:
                 raise TrainConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.envelope_sigma <= 50:
+            raise TrainConfigError(f"envelope_sigma must be in (0, 50] frames, got "
+                                   f"{self.envelope_sigma}")
         if not self.diversity_sigma > 0:
             raise TrainConfigError(f"diversity_sigma must be > 0, got {self.diversity_sigma}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -210,7 +210,8 @@ def loss_weights(config: TrainConfig):
                        diversity=config.diversity_weight, diversity_sigma=config.diversity_sigma,
                        resting_face=config.resting_face_weight,
                        matching=config.appropriate_matching,
-                       matching_relax=config.matching_relax)
+                       matching_relax=config.matching_relax,
+                       envelope=config.envelope_weight, envelope_sigma=config.envelope_sigma)
 
 
 def batch_anchor(module, batch: dict[str, Any], neutral_prob: float = 0.0,
