@@ -211,9 +211,11 @@ def _write_tracks(path: Path, tracks: list, max_faces: int) -> None:
 
 
 def _start_face_process(args: argparse.Namespace):
-    """The face-analysis child for this command, or None when the checkpoint's config cannot
-    be read here (loading the model then names the problem and the faces are analysed
-    serially)."""
+    """Start the face-analysis child of this command (None if the checkpoint is unreadable).
+
+    When the checkpoint's ``config.json`` cannot be read here, loading the model names the
+    problem, and the faces would be analysed serially.
+    """
     import json
 
     from reactface_ros.face_analysis import FaceAnalysisConfig
