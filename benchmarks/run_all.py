@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_render", "bench_face_analysis", "bench_generate", "bench_streaming",
-           "bench_metrics", "bench_train", "bench_graph")
+SCRIPTS = ("bench_render", "bench_face_analysis", "bench_generate", "bench_offline",
+           "bench_streaming", "bench_metrics", "bench_train", "bench_graph")
 
 
 def main(argv: list[str]) -> int:
