@@ -295,3 +295,14 @@ def test_head_pose_weight_scales_only_the_head_rotation_in_the_losses(dataset_ro
     heavy = batch_loss(model, model, batch, config, teacher_forced=False, seed=0)
     assert torch.equal(plain["rec_speaker"], heavy["rec_speaker"])
     assert float(heavy["rec_listener"].detach()) > float(plain["rec_listener"].detach())
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "config" / "train")
+                                        .glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_train_configs_load_and_round_trip(path, tmp_path):
+    """Every shipped training config is valid (types, ranges, loss settings) and saves back
+    to itself, so a typo in a key or value fails here rather than an hour into a run."""
+    config = load_train_config(path)
+    assert config.name == path.stem
+    config.save(tmp_path / "again.yaml")
+    assert load_train_config(tmp_path / "again.yaml") == config
