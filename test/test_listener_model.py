@@ -265,10 +265,10 @@ def test_hungarian_matching_gives_each_reaction_its_own_sample():
     assert torch.isfinite(loss3) and float(loss3) < 10
 
 
-def test_envelope_distance_prefers_a_late_nod_to_a_still_head():
+def test_envelope_distance_prefers_a_late_nod_to_a_still_or_jittering_head():
     """Pointwise, a still head is closer to a nod than the same nod 8 frames late; the
-    envelope distance ranks them the other way, and it reaches the matching and the
-    gradient of the head only."""
+    envelope distance ranks the late nod first, ahead of a still head and of a fast jitter
+    of small amplitude, and it reaches the matching and the gradient of the head only."""
     from reactface_ros.data.behaviour import nod
     from reactface_ros.model.losses import envelope_distance
 
@@ -282,11 +282,15 @@ def test_envelope_distance_prefers_a_late_nod_to_a_still_head():
 
     real = head(50)[None, None]
     still, late, far = head(None), head(58), head(120)
+    jitter = torch.zeros(t, 58)
+    jitter[:, NUM_BLENDSHAPES] = 0.3 * torch.tensor([(-1.0) ** i for i in range(t)])
     pointwise = [float(torch.nn.functional.smooth_l1_loss(x, real[0, 0]))
                  for x in (still, late)]
     assert pointwise[0] < pointwise[1]                       # the diagnosis: still wins
-    env = [float(envelope_distance(x[None, None], real, sigma=5.0)) for x in (still, late, far)]
-    assert env[1] < env[0] < env[2] * 1.5
+    env = {name: float(envelope_distance(x[None, None], real, sigma=5.0))
+           for name, x in (("still", still), ("late", late), ("far", far),
+                           ("jitter", jitter))}
+    assert env["late"] < 0.5 * min(env["still"], env["jitter"], env["far"])
     assert float(envelope_distance(real, real)) == pytest.approx(0.0, abs=1e-6)
     # in the matching: one nodding reaction, a still and a late-nodding sample; plain
     # winner-takes-all trains the still sample on it, with the envelope the late nodder

@@ -31,7 +31,7 @@ class LossWeights:
     matching: str = "sample"
     matching_relax: float = 0.1
     envelope: float = 0.0
-    envelope_sigma: float = 4.0
+    envelope_sigma: float = 5.0
 
 
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
@@ -39,7 +39,7 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
                                     resting_face: float = 1.0,
                                     matching: str = "sample",
                                     relax: float = 0.1, envelope: float = 0.0,
-                                    envelope_sigma: float = 4.0) -> torch.Tensor:
+                                    envelope_sigma: float = 5.0) -> torch.Tensor:
     """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
 
     ``matching: chamfer`` adds the other direction: for each appropriate real reaction, the
@@ -132,28 +132,33 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     return per_real if matching == "coverage" else 0.5 * (per_sample + per_real)
 
 
-def motion_envelope(x: torch.Tensor, sigma: float = 4.0,
+def motion_envelope(x: torch.Tensor, sigma: float = 5.0,
                     channels: slice = ROTATION_SLICE) -> torch.Tensor:
-    """How fast ``channels`` move, smoothed over time: ``(..., T, 58)`` -> ``(..., T - 1, C)``.
+    """How far ``channels`` move around their local mean: ``(..., T, 58)`` -> ``(..., T, C)``.
 
-    The speed ``|x_t - x_{t-1}|`` (made differentiable at 0) convolved with a Gaussian of
-    ``sigma`` frames. Two nods a few frames apart have nearly the same envelope, while their
-    pitch curves are far apart in any pointwise distance.
+    The local standard deviation ``sqrt(G * (x - G * x)^2)``, ``G`` a Gaussian of ``sigma``
+    frames (edges replicated). Two nods a few frames apart have nearly the same envelope,
+    while their pitch curves are far apart in any pointwise distance; slow sway (seconds)
+    is mostly removed by the local mean, and a fast jitter of small amplitude has a small
+    envelope (an envelope of speed would reward jitter as much as a nod).
     """
-    vel = x[..., 1:, channels] - x[..., :-1, channels]
-    speed = torch.sqrt(vel.pow(2) + 1e-6)
+    y = x[..., channels]
     half = max(1, int(round(3 * sigma)))
-    taps = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=speed.dtype,
-                                          device=speed.device) / sigma) ** 2)
+    taps = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=y.dtype, device=y.device)
+                             / sigma) ** 2)
     taps = (taps / taps.sum()).view(1, 1, -1)
-    lead, (t, c) = speed.shape[:-2], speed.shape[-2:]
-    flat = speed.reshape(-1, t, c).transpose(1, 2).reshape(-1, 1, t)
-    smooth = F.conv1d(F.pad(flat, (half, half), mode="replicate"), taps)
-    return smooth.reshape(-1, c, t).transpose(1, 2).reshape(*lead, t, c)
+    lead, (t, c) = y.shape[:-2], y.shape[-2:]
+
+    def smooth(v: torch.Tensor) -> torch.Tensor:
+        flat = v.reshape(-1, t, c).transpose(1, 2).reshape(-1, 1, t)
+        out = F.conv1d(F.pad(flat, (half, half), mode="replicate"), taps)
+        return out.reshape(-1, c, t).transpose(1, 2).reshape(*lead, t, c)
+
+    return torch.sqrt(smooth((y - smooth(y)).pow(2)) + 1e-6)
 
 
 def envelope_distance(reactions: torch.Tensor, appropriate: torch.Tensor,
-                      sigma: float = 4.0) -> torch.Tensor:
+                      sigma: float = 5.0) -> torch.Tensor:
     """``(B, M, K)`` mean absolute difference of the head-motion envelopes.
 
     A timing-tolerant distance for the head: a pointwise loss between a sample and a listener
@@ -162,8 +167,8 @@ def envelope_distance(reactions: torch.Tensor, appropriate: torch.Tensor,
     the head when the listener does, a little early or late. ``reactions`` ``(B, M, T, 58)``,
     ``appropriate`` ``(B, K, T, 58)``.
     """
-    env_pred = motion_envelope(reactions, sigma)                         # (B, M, T-1, C)
-    env_real = motion_envelope(appropriate, sigma)                       # (B, K, T-1, C)
+    env_pred = motion_envelope(reactions, sigma)                           # (B, M, T, C)
+    env_real = motion_envelope(appropriate, sigma)                         # (B, K, T, C)
     return (env_pred[:, :, None] - env_real[:, None]).abs().mean(dim=(-1, -2))
 
 

@@ -86,8 +86,9 @@ class TrainConfig:
         weight above 1 makes a nod count as much in matching and reconstruction as a smile
         does (``config/train/listener_refine.yaml``, ``docs/training.md``).
     envelope_weight : float
-        Weight of the head-motion envelope distance in ``L_rec^a`` (0: none): the smoothed
-        speed of the head rotation of a sample against that of each appropriate reaction,
+        Weight of the head-motion envelope distance in ``L_rec^a`` (0: none): how far the
+        head rotation moves around its local mean (a local standard deviation over
+        ``envelope_sigma`` frames) in a sample against the same in each appropriate reaction,
         added to their distance before matching. A pointwise loss against listeners who nod
         at different, unknown lags is smallest for a head that does not move; the envelope
         rewards nodding when they nod, a few frames early or late
@@ -179,7 +180,7 @@ class TrainConfig:
     resting_face_weight: float = 1.0
     head_pose_weight: float = 1.0
     envelope_weight: float = 0.0
-    envelope_sigma: float = 4.0
+    envelope_sigma: float = 5.0
     appropriate_matching: str = "sample"
     teacher_forced_target: str = "appropriate"
     max_appropriate: int = 16
