@@ -301,3 +301,36 @@ def test_envelope_distance_prefers_a_late_nod_to_a_still_or_jittering_head():
     appropriate_reconstruction_loss(pred, real, matching="wta", relax=0.0, envelope=1.0,
                                     envelope_sigma=5.0).backward()
     assert float(pred.grad[0, 0].abs().sum()) == 0 < float(pred.grad[0, 1].abs().sum())
+
+
+def test_pose_l2_fits_the_mean_nod_where_smooth_l1_fits_the_median():
+    """One free curve fitted to nods at uncertain lags (the appropriate reactions of a
+    pause): with ``pose_loss: l2`` its head rotation converges to their mean, the head of
+    SmoothL1 to their median (lower, and zero where fewer than half nod); blendshapes keep
+    SmoothL1 either way."""
+    from reactface_ros.data.behaviour import nod
+    from reactface_ros.model.losses import elementwise_distance
+
+    t, onset = 80, 20
+    real = torch.zeros(8, t, 58)
+    for k, lag in enumerate((2, 4, 6, 30, 34, 38, 42, 46)):       # 0.1-1.8 s
+        real[k, :, NUM_BLENDSHAPES] = torch.tensor(nod(t, onset + lag, 4.0), dtype=torch.float32)
+        real[k, :, 0] = 2.0 * k                                     # a blendshape: median 7
+    x = torch.full((t, 58), 3.0)
+    diff = elementwise_distance(x[None], real[:1], pose_l2=True)[0]
+    assert torch.allclose(diff[:, NUM_BLENDSHAPES], 0.5 * (3.0 - real[0, :, NUM_BLENDSHAPES]) ** 2)
+    assert torch.allclose(diff[:, 1], torch.full((t,), 2.5))       # SmoothL1 of 3 vs 0
+    fits = {}
+    for pose_l2 in (False, True):
+        x = torch.zeros(t, 58, requires_grad=True)
+        opt = torch.optim.Adam([x], lr=0.05)
+        for _ in range(600):
+            opt.zero_grad()
+            elementwise_distance(x[None].expand_as(real), real, pose_l2).mean().backward()
+            opt.step()
+        fits[pose_l2] = x.detach()
+    pitch = real[:, :, NUM_BLENDSHAPES]
+    assert torch.allclose(fits[True][:, NUM_BLENDSHAPES], pitch.mean(0), atol=0.05)
+    assert float(fits[False][:, NUM_BLENDSHAPES].max()) < 0.6 * float(pitch.mean(0).max())
+    for fit in fits.values():                                      # blendshapes: the median
+        assert 5.5 < float(fit[:, 0].mean()) < 8.5

@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from reactface_ros.constants import ROTATION_SLICE
 from reactface_ros.model.reactface import ReactFaceOutput
 
+#: How ``L_rec^a`` compares the head rotation (:func:`elementwise_distance`).
+POSE_LOSSES = ("smooth_l1", "l2")
+
 #: How ``L_rec^a`` pairs generated samples with appropriate real reactions.
 MATCHINGS = ("sample", "chamfer", "coverage", "wta", "hungarian")
 
@@ -32,6 +35,7 @@ class LossWeights:
     matching_relax: float = 0.1
     envelope: float = 0.0
     envelope_sigma: float = 5.0
+    pose_loss: str = "smooth_l1"
 
 
 def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.Tensor,
@@ -39,7 +43,8 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
                                     resting_face: float = 1.0,
                                     matching: str = "sample",
                                     relax: float = 0.1, envelope: float = 0.0,
-                                    envelope_sigma: float = 5.0) -> torch.Tensor:
+                                    envelope_sigma: float = 5.0,
+                                    pose_loss: str = "smooth_l1") -> torch.Tensor:
     """``L_rec^a``: for each sample, SmoothL1 to the closest appropriate real reaction.
 
     ``matching: chamfer`` adds the other direction: for each appropriate real reaction, the
@@ -87,6 +92,9 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
         every sample-to-reaction distance before matching (0: the paper's distance only).
     envelope_sigma : float
         Width in frames of the envelope's Gaussian smoothing.
+    pose_loss : str
+        ``smooth_l1`` (the paper: every coefficient alike) or ``l2``: the head rotation is
+        compared with ``0.5 x^2`` (:func:`elementwise_distance`).
 
     Returns
     -------
@@ -102,13 +110,16 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     k = appropriate.shape[1]
     pred = reactions[:, :, None].expand(b, m, k, *reactions.shape[2:])
     real = appropriate[:, None].to(reactions.dtype).expand(b, m, k, *appropriate.shape[2:])
+    if pose_loss not in POSE_LOSSES:
+        raise ValueError(f"pose_loss must be one of {POSE_LOSSES}, got {pose_loss!r}")
+    pose_l2 = pose_loss == "l2"
     if resting_face == 1.0:
-        diff = F.smooth_l1_loss(pred, real, reduction="none").mean(dim=(-1, -2))  # (B, M, K)
+        diff = elementwise_distance(pred, real, pose_l2).mean(dim=(-1, -2))       # (B, M, K)
     else:
         rest_pred, rest_real = pred.mean(dim=-2, keepdim=True), real.mean(dim=-2, keepdim=True)
-        diff = (F.smooth_l1_loss(pred - rest_pred, real - rest_real, reduction="none")
+        diff = (elementwise_distance(pred - rest_pred, real - rest_real, pose_l2)
                 .mean(dim=(-1, -2))
-                + resting_face * F.smooth_l1_loss(rest_pred, rest_real, reduction="none")
+                + resting_face * elementwise_distance(rest_pred, rest_real, pose_l2)
                 .mean(dim=(-1, -2)))
     if envelope > 0:
         diff = diff + envelope * envelope_distance(reactions, appropriate.to(reactions.dtype),
@@ -130,6 +141,24 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
     if matching == "hungarian":
         return balanced_assignment_loss(diff, mask[:, 0]) + relax * per_sample
     return per_real if matching == "coverage" else 0.5 * (per_sample + per_real)
+
+
+def elementwise_distance(pred: torch.Tensor, real: torch.Tensor,
+                         pose_l2: bool = False) -> torch.Tensor:
+    """SmoothL1 (beta 1) per element of ``(..., 58)``; with ``pose_l2`` the head rotation
+    uses ``0.5 x^2`` instead.
+
+    In motion units a listener's nod is 3-5 standard deviations, where SmoothL1 is an L1 loss
+    whose optimum is the conditional median: against nods at uncertain times the median head
+    does not move. The squared error's optimum is the conditional mean, a head that moves
+    (down, as every nod does) when nods are likely.
+    """
+    out = F.smooth_l1_loss(pred, real, reduction="none")
+    if not pose_l2:
+        return out
+    sq = 0.5 * (pred[..., ROTATION_SLICE] - real[..., ROTATION_SLICE]).pow(2)
+    return torch.cat([out[..., :ROTATION_SLICE.start], sq, out[..., ROTATION_SLICE.stop:]],
+                     dim=-1)
 
 
 def motion_envelope(x: torch.Tensor, sigma: float = 5.0,
@@ -262,7 +291,7 @@ def reactface_loss(output: ReactFaceOutput, appropriate: torch.Tensor,
         "rec_listener": appropriate_reconstruction_loss(output.reactions, appropriate, valid,
                                                         w.resting_face, w.matching,
                                                         w.matching_relax, w.envelope,
-                                                        w.envelope_sigma),
+                                                        w.envelope_sigma, w.pose_loss),
         "rec_speaker": speaker_reconstruction_loss(output.speaker_reconstruction,
                                                    speaker_target),
         "kl": kl_loss(output.mu, output.logvar),

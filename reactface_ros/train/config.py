@@ -95,6 +95,11 @@ class TrainConfig:
         (:func:`reactface_ros.model.losses.envelope_distance`).
     envelope_sigma : float
         Width in frames of the envelope's Gaussian smoothing.
+    pose_loss : str
+        How ``L_rec^a`` compares the head rotation: ``smooth_l1`` (the paper, like every
+        coefficient) or ``l2`` (``0.5 x^2``: its optimum is the conditional mean, a head that
+        moves when nods are likely, where SmoothL1's median against nods at uncertain times is
+        a still head; :func:`reactface_ros.model.losses.elementwise_distance`).
     teacher_forced_target : str
         What a teacher-forced batch is scored against: ``appropriate`` (``L_rec^a`` as in
         free-running batches) or ``own`` (the listener whose history was fed in: the history
@@ -181,6 +186,7 @@ class TrainConfig:
     head_pose_weight: float = 1.0
     envelope_weight: float = 0.0
     envelope_sigma: float = 5.0
+    pose_loss: str = "smooth_l1"
     appropriate_matching: str = "sample"
     teacher_forced_target: str = "appropriate"
     max_appropriate: int = 16
@@ -247,12 +253,13 @@ class TrainConfig:
             raise TrainConfigError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise TrainConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
-        from reactface_ros.model.losses import MATCHINGS
+        from reactface_ros.model.losses import MATCHINGS, POSE_LOSSES
 
         choices = (("model_preset", MODEL_PRESETS), ("device", DEVICES),
                    ("amp_dtype", AMP_DTYPES), ("layout", ("auto", "reactface", "challenge")),
                    ("lr_schedule", LR_SCHEDULES), ("appropriate_matching", MATCHINGS),
-                   ("teacher_forced_target", ("appropriate", "own")))
+                   ("teacher_forced_target", ("appropriate", "own")),
+                   ("pose_loss", POSE_LOSSES))
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise TrainConfigError(f"{name} must be one of {allowed}, got "

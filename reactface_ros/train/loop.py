@@ -211,7 +211,8 @@ def loss_weights(config: TrainConfig):
                        resting_face=config.resting_face_weight,
                        matching=config.appropriate_matching,
                        matching_relax=config.matching_relax,
-                       envelope=config.envelope_weight, envelope_sigma=config.envelope_sigma)
+                       envelope=config.envelope_weight, envelope_sigma=config.envelope_sigma,
+                       pose_loss=config.pose_loss)
 
 
 def batch_anchor(module, batch: dict[str, Any], neutral_prob: float = 0.0,
