@@ -60,6 +60,8 @@ def test_evaluation_writes_metrics_table_and_plots(setup, tmp_path):
     table = (out / "metrics.md").read_text()
     for name in METHODS:
         assert f"| {name} |" in table
+    assert saved["appropriate_spread"]["rows"] >= 2 and saved["appropriate_spread"]["3dmm"] > 0
+    assert "FRDiv of the real reactions appropriate to a row" in table
     for png in ("reaction_curves.png", "sample_spread.png", "metric_bars.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -124,3 +126,22 @@ def test_speaker_to_listener_rows_only(setup, tmp_path):
     ref = result["metrics"]["Real listener (reference)"]["3dmm"]["FRCorr"]
     assert ref == pytest.approx(2 * 10.0)
     assert "speaker -> listener only" in (tmp_path / "metrics.md").read_text()
+
+
+def test_appropriate_spread_is_fr_div_among_the_real_appropriate_reactions():
+    """Rows 0-1 are appropriate to each other, row 2 to nothing: the spread is the FRDiv of
+    rows 0 and 1 as two samples (both rows see the same pair), and row 2 is left out."""
+    from reactface_ros.evaluate.runner import appropriate_spread
+    from reactface_ros.metrics import fr_div
+
+    rng = np.random.default_rng(3)
+    listeners = rng.uniform(0.1, 0.9, (3, 40, 58)).astype(np.float32)
+    neighbours = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]])
+    out = appropriate_spread(listeners, neighbours)
+    assert out["rows"] == 2
+    assert out["3dmm"] == pytest.approx(fr_div(listeners[None, :2]), rel=1e-6)
+    assert out["emotion"] > 0
+    # the same reactions moved onto one resting face keep only their motion: smaller
+    moved = appropriate_spread(listeners, neighbours, np.full((3, 58), 0.5, np.float32))
+    assert 0 < moved["3dmm"] <= out["3dmm"]
+    assert appropriate_spread(listeners, np.eye(3))["rows"] == 0

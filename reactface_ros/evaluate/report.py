@@ -90,6 +90,12 @@ def markdown_report(result: dict[str, Any]) -> str:
         "",
         *_table(scores, "emotion", METRICS_EMOTION),
     ]
+    spread = result.get("appropriate_spread") or {}
+    if spread.get("rows"):
+        lines += ["", f"FRDiv of the real reactions appropriate to a row, taken as its samples "
+                  f"(mean over {spread['rows']} rows; the scale of FRDiv): "
+                  f"{_num(spread['3dmm'], '.4g')} (3DMM), {_num(spread['emotion'], '.4g')} "
+                  f"(emotion)."]
     if result.get("contingency"):
         lines += ["", *contingency_table(result["contingency"])]
     if result.get("notes"):

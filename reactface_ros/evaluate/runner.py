@@ -267,6 +267,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     scores = {}
     for name, p in methods.items():
         scores[name] = score_reactions(p, listeners, speakers, neighbours, cfg.fr_dist)
+    spread = appropriate_spread(listeners, neighbours, rests)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "data_root": str(data_root), "split": cfg.split,
         "rows": n, "mirrored": cfg.mirror, "frames": t, "num_samples": cfg.num_samples,
@@ -280,7 +281,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
                     "over M (range [-10 M, 10 M])",
             "emotion": "REACT challenge: 25-d emotion derived from the coefficients with the "
                        "package's rules, FRCorr summed over M, weighted-DTW FRDist"},
-        "notes": notes, "metrics": scores}
+        "notes": notes, "metrics": scores, "appropriate_spread": spread}
     speech = None
     if cfg.contingency:
         speech, result["contingency"] = _contingency(
@@ -323,6 +324,47 @@ def move_to_rest(reactions: np.ndarray, rests: np.ndarray) -> np.ndarray:
     out = reactions - resting_faces(reactions)[:, :, None] + rests[:, None, None]
     out[..., :NUM_BLENDSHAPES] = np.clip(out[..., :NUM_BLENDSHAPES], 0.0, 1.0)
     return out.astype(np.float32)
+
+
+def appropriate_spread(listeners: np.ndarray, neighbours: np.ndarray,
+                       rests: np.ndarray | None = None) -> dict[str, Any]:
+    """FRDiv among the real reactions appropriate to each row, the scale of FRDiv.
+
+    For every row with at least two appropriate real reactions (the row's own listener and
+    its neighbours), those reactions are taken as if they were M samples for that speaker
+    (moved onto the row listener's resting face ``rests`` when given, as the anchored model
+    and the baselines are) and their FRDiv computed in both conventions; returns the mean over
+    rows (``None`` when no row has two), and ``rows``, how many rows counted. A model whose
+    FRDiv is a good fraction of this produces different reactions about as far apart as two
+    real appropriate listeners are.
+
+    Parameters
+    ----------
+    listeners : np.ndarray
+        ``(N, T, 58)`` real listener reactions of the rows.
+    neighbours : np.ndarray
+        ``(N, N)`` 0/1 appropriateness matrix.
+    rests : np.ndarray, optional
+        ``(N, 58)`` resting face of each row's listener.
+    """
+    from reactface_ros.evaluate.scoring import to_emotion
+    from reactface_ros.metrics import fr_div
+
+    a = (np.asarray(neighbours) > 0) | np.eye(len(listeners), dtype=bool)
+    values: dict[str, list[float]] = {"3dmm": [], "emotion": []}
+    for k in range(len(listeners)):
+        idx = np.flatnonzero(a[k])
+        if len(idx) < 2:
+            continue
+        group = listeners[idx][None].astype(np.float32)                 # (1, K, T, 58)
+        if rests is not None:
+            group = move_to_rest(group, rests[k:k + 1])
+        values["3dmm"].append(fr_div(group))
+        values["emotion"].append(fr_div(to_emotion(group)))
+    out: dict[str, Any] = {space: (float(np.mean(v)) if v else None)
+                           for space, v in values.items()}
+    out["rows"] = len(values["3dmm"])
+    return out
 
 
 def persona_summary(model_contingency: dict[str, Any], personas: int) -> list[dict[str, Any]]:
