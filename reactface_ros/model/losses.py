@@ -145,9 +145,9 @@ def appropriate_reconstruction_loss(reactions: torch.Tensor, appropriate: torch.
 
 def elementwise_distance(pred: torch.Tensor, real: torch.Tensor,
                          pose_l2: bool = False) -> torch.Tensor:
-    """SmoothL1 (beta 1) per element of ``(..., 58)``; with ``pose_l2`` the head rotation
-    uses ``0.5 x^2`` instead.
+    """SmoothL1 (beta 1) per element of ``(..., 58)``; ``pose_l2``: ``0.5 x^2`` for the head.
 
+    With ``pose_l2`` the head rotation (coefficients 52:55) uses the squared error instead.
     In motion units a listener's nod is 3-5 standard deviations, where SmoothL1 is an L1 loss
     whose optimum is the conditional median: against nods at uncertain times the median head
     does not move. The squared error's optimum is the conditional mean, a head that moves
