@@ -232,3 +232,32 @@ def test_style_appropriateness_follows_behaviour_classes(tmp_path: Path):
     expected = np.equal.outer(session, session)
     np.testing.assert_array_equal(b[:p, :p], expected)
     np.testing.assert_array_equal(b[p:, p:], expected)
+
+
+def test_long_pauses_are_silent_and_the_nodder_nods_once_then_stays_still(tmp_path: Path):
+    """``long_pauses: 1``: every pause is a 3-6 s silence; the audio is quiet there, and the
+    nodder's head moves at the start of a long pause and is still for the rest of it."""
+    from reactface_ros.data.synth import synthesize_session
+
+    t = 20 * FPS
+    session = synthesize_session(5, 0, t, 4, workdir=tmp_path, long_pauses=1.0)
+    utterances = session.speaker.info["utterances"]
+    gaps = [(b, a2) for (_, b, _), (a2, _, _) in zip(utterances, utterances[1:])]
+    assert gaps and all(a2 - b >= 3.0 * FPS - 1 for b, a2 in gaps)
+    audio = session.speaker.audio
+    for b, a2 in gaps:
+        quiet = audio[(b + 2) * SAMPLES_PER_FRAME:(a2 - 2) * SAMPLES_PER_FRAME]
+        assert np.sqrt(np.mean(quiet ** 2)) < 0.01
+    nodder = [c for c in session.listeners if c.style == "nodder"][0]
+    pitch = nodder.coefficients[:, 52]
+    speed = np.abs(np.diff(pitch))
+    for b, a2 in gaps:
+        if a2 - b < 4 * FPS:
+            continue
+        late = speed[b + 2 * FPS:a2 - 5].mean()          # well after any nod of the onset
+        assert late < 0.25 * speed[b:b + 2 * FPS].max()
+    # 0 keeps the generator as it was: the same seed gives the same pauses as before
+    again = synthesize_session(5, 0, t, 4, workdir=tmp_path, long_pauses=0.0)
+    short = [(a2 - b) for (_, b, _), (a2, _, _) in zip(again.speaker.info["utterances"],
+                                                       again.speaker.info["utterances"][1:])]
+    assert max(short) <= 1.8 * FPS + 2

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appropriateness", choices=("clip", "style"), default="clip",
                         help="appropriate reactions: those to the same speaker clip (default) "
                         "or to any speaker of the same behaviour style")
+    parser.add_argument("--long-pauses", type=float, default=0.15,
+                        help="probability that a speaker's pause is a 3-6 s silence instead "
+                             "of 0.35-1.8 s (default 0.15; 0: the generator before long pauses)")
     parser.add_argument("--no-video", action="store_true",
                         help="skip rendering videos (coefficients, audio and emotion only)")
     parser.add_argument("--video-size", type=int, default=256, help="video size in pixels")
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     config = SynthConfig(pairs=args.pairs, seed=args.seed, seconds=args.seconds,
                          layout=args.layout, listeners_per_speaker=args.listeners_per_speaker,
                          video=not args.no_video, video_size=args.video_size,
-                         appropriateness=args.appropriateness)
+                         appropriateness=args.appropriateness, long_pauses=args.long_pauses)
     try:
         config.validate()
     except ValueError as exc:

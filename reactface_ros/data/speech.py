@@ -190,7 +190,8 @@ def noise_floor(rng: np.random.Generator, num_samples: int, level: float = 3e-4)
 
 def speaker_track(rng: np.random.Generator, num_frames: int, voice: Voice,
                   pause_range: tuple[float, float] = (0.35, 1.8),
-                  workdir: str | Path | None = None) -> SpeechTrack:
+                  workdir: str | Path | None = None, long_pause_prob: float = 0.0,
+                  long_pause_range: tuple[float, float] = (3.0, 6.0)) -> SpeechTrack:
     """Utterances with pauses filling ``num_frames`` frames.
 
     Parameters
@@ -203,6 +204,9 @@ def speaker_track(rng: np.random.Generator, num_frames: int, voice: Voice,
         The speaker's voice.
     pause_range : (float, float)
         Pause length range in seconds (the clip also opens with a short silence).
+    long_pause_prob : float
+        Probability that a pause is a long silence instead, drawn from ``long_pause_range``
+        seconds (a listener's nod opens it; what follows is a still, attentive listener).
 
     Returns
     -------
@@ -218,7 +222,10 @@ def speaker_track(rng: np.random.Generator, num_frames: int, voice: Voice,
         used = _place(audio, clip, pos)
         utterances.append((pos // SAMPLES_PER_FRAME,
                            min(num_frames, -(-(pos + used) // SAMPLES_PER_FRAME)), text))
-        pos += used + int(rng.uniform(*pause_range) * AUDIO_SAMPLE_RATE)
+        pause = rng.uniform(*pause_range)
+        if long_pause_prob > 0 and rng.random() < long_pause_prob:
+            pause = rng.uniform(*long_pause_range)
+        pos += used + int(pause * AUDIO_SAMPLE_RATE)
     return SpeechTrack(audio=audio, utterances=utterances)
 
 

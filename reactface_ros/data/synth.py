@@ -78,6 +78,10 @@ class SynthConfig:
         sessions).
     site : str
         First path component of every clip (``<site>/<session>/<role>/<clip>``).
+    long_pauses : float
+        Probability that a pause of a speaker is a long silence (3-6 s) rather than 0.35-1.8 s:
+        a robot spends much of a conversation in silence, where a listener that nodded at the
+        start of the pause should then stay still.
     appropriateness : str
         ``"clip"``: a speaker's appropriate reactions are those recorded to the same speaker
         clip (time-aligned); ``"style"``: also those recorded to other speakers of the same
@@ -95,6 +99,7 @@ class SynthConfig:
     test_fraction: float = 0.15
     site: str = "synth"
     appropriateness: str = "clip"
+    long_pauses: float = 0.15
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -108,6 +113,9 @@ class SynthConfig:
         if self.listeners_per_speaker < 1:
             raise ValueError("listeners_per_speaker must be >= 1, got "
                              f"{self.listeners_per_speaker}")
+        if not 0.0 <= self.long_pauses <= 1.0:
+            raise ValueError(f"long_pauses must be a probability in [0, 1], got "
+                             f"{self.long_pauses}")
         if self.appropriateness not in ("clip", "style"):
             raise ValueError("appropriateness must be 'clip' or 'style', got "
                              f"{self.appropriateness!r}")
@@ -269,7 +277,8 @@ class SynthSession:
 
 
 def synthesize_session(seed: int, index: int, num_frames: int, num_listeners: int,
-                       workdir: str | Path | None = None) -> SynthSession:
+                       workdir: str | Path | None = None,
+                       long_pauses: float = 0.0) -> SynthSession:
     """Generate one session in memory (what :func:`generate_dataset` writes per session).
 
     Parameters
@@ -282,6 +291,8 @@ def synthesize_session(seed: int, index: int, num_frames: int, num_listeners: in
         Listeners reacting to the speaker; their styles differ while styles are left.
     workdir : str or Path, optional
         Folder for espeak-ng's temporary files.
+    long_pauses : float
+        Probability that a speaker's pause is a long silence (:class:`SynthConfig`).
 
     Returns
     -------
@@ -291,7 +302,7 @@ def synthesize_session(seed: int, index: int, num_frames: int, num_listeners: in
     style = str(rng.choice(sorted(SPEAKER_STYLES)))
     voice = random_voice(rng)
     speaker = random_person(rng)
-    track = speaker_track(rng, num_frames, voice, workdir=workdir)
+    track = speaker_track(rng, num_frames, voice, workdir=workdir, long_pause_prob=long_pauses)
     behaviour = speaker_behaviour(rng, speaker, style, frame_envelope(track.audio),
                                   track.utterances, track.pauses())
     spk = SynthClip(behaviour.coefficients, track.audio, style, {
@@ -351,7 +362,8 @@ def _generate(config: SynthConfig, root: Path, video: _VideoWriter | None,
         for i, sess in enumerate(sessions):
             split = sess["split"]
             layout = _layout_for(config, root, split)
-            made = synthesize_session(config.seed, i, t, sess["listeners"], workdir)
+            made = synthesize_session(config.seed, i, t, sess["listeners"], workdir,
+                                      config.long_pauses)
             speaker_clip = clip_path(config, sess["session"], "speaker")
             clips = [(speaker_clip, made.speaker)] + [
                 (clip_path(config, sess["session"], f"listener{k + 1}"), c)
