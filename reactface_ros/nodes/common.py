@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -476,6 +477,35 @@ class _Interrupts:
 _SPIN_SLICE_S = 0.1
 
 
+#: A draining node stops once nothing has arrived for this long (seconds).
+_DRAIN_QUIET_S = 0.3
+
+
+def drain_received(executor, node) -> int:
+    """Before a stopping node closes, handle what has already reached it.
+
+    A node with ``DRAIN_ON_STOP_S > 0`` (the recorder) keeps spinning after Ctrl-C until its
+    :meth:`received_count` has not changed for ``_DRAIN_QUIET_S`` or ``DRAIN_ON_STOP_S`` has
+    passed, so messages that were sent before the stop but are still queued (a recorder that
+    fell behind on a busy CPU) are handled instead of lost. Returns how many arrived while
+    draining.
+    """
+    budget = float(getattr(node, "DRAIN_ON_STOP_S", 0.0) or 0.0)
+    if budget <= 0 or not hasattr(node, "received_count"):
+        return 0
+    start_count = last = node.received_count()
+    deadline = time.monotonic() + budget
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+        count = node.received_count()
+        if count != last:
+            last, quiet_since = count, time.monotonic()
+        elif time.monotonic() - quiet_since >= _DRAIN_QUIET_S:
+            break
+    return last - start_count
+
+
 def run_node(node_cls, args: list[str] | None = None) -> int:
     """Standard ``main()``: init rclpy, spin one node, shut down cleanly on Ctrl-C.
 
@@ -499,6 +529,8 @@ def run_node(node_cls, args: list[str] | None = None) -> int:
         executor.add_node(node)
         while not interrupts.stopping and context.ok():
             executor.spin_once(timeout_sec=_SPIN_SLICE_S)
+        if context.ok():
+            drain_received(executor, node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except NodeStartError as exc:

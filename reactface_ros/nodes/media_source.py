@@ -235,6 +235,23 @@ class MediaSourceNode(ManagedNode):
                 missing.append(f"{topic} {have[0]}/{subs} sub {have[1]}/{pubs} pub")
         return missing
 
+    def _compatible_subscriptions(self, publisher) -> int:
+        """Subscriptions the ROS graph shows on ``publisher``'s topic that can match it."""
+        from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+        qos = publisher.qos_profile
+        count = 0
+        for info in self.get_subscriptions_info_by_topic(publisher.topic_name):
+            sub = info.qos_profile
+            if (qos.reliability == ReliabilityPolicy.BEST_EFFORT
+                    and sub.reliability == ReliabilityPolicy.RELIABLE):
+                continue
+            if (qos.durability == DurabilityPolicy.VOLATILE
+                    and sub.durability == DurabilityPolicy.TRANSIENT_LOCAL):
+                continue
+            count += 1
+        return count
+
     def _wait_for_subscribers(self) -> None:
         need = int(self.param("min_subscribers"))
         timeout = float(self.param("wait_timeout_s"))
@@ -243,7 +260,10 @@ class MediaSourceNode(ManagedNode):
         while not self._stop.is_set():
             counts = [p.get_subscription_count() for p in pubs]
             missing = self._graph_ready()
-            if min(counts) >= need and not missing:
+            # Subscriptions that were there before this node started (a recorder started
+            # first) must be matched too, or their first messages are lost.
+            known = [self._compatible_subscriptions(p) for p in pubs]
+            if min(counts) >= need and not missing and all(c >= k for c, k in zip(counts, known)):
                 if self.param("graph_topics") != [""]:
                     time.sleep(0.3)  # discovery is seen here a moment before it completes there
                 return

@@ -173,6 +173,8 @@ class RecorderNode(ReactfaceNode):
         ParamSpec("compression", "zstd", "chunk compression: zstd or none"),
     )
     TOPICS = (DIAGNOSTICS_TOPIC,)
+    #: On Ctrl-C, first record what is already queued (see ``common.drain_received``).
+    DRAIN_ON_STOP_S = 3.0
 
     def __init__(self, topics: list[str] | None = None, path: str | None = None,
                  **kwargs) -> None:
@@ -202,6 +204,10 @@ class RecorderNode(ReactfaceNode):
         self._subs[resolved] = self.create_subscription(
             msg_class(msg_type), resolved, lambda data, t=resolved: self._on_message(t, data),
             profile, raw=True)
+
+    def received_count(self) -> int:
+        """Messages written so far, all topics."""
+        return int(sum(self.writer.counts.values()))
 
     def _on_message(self, topic: str, data: bytes) -> None:
         now = self.get_clock().now().nanoseconds
