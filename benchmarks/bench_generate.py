@@ -46,12 +46,13 @@ from reactface_ros.face_process import analyse_video
 set_cpu_threads(1)
 a = t(); model = ReactFace.from_pretrained(sys.argv[2]); out["load model"] = t() - a
 video, samples = sys.argv[1], int(sys.argv[3])
-a = t(); FaceAnalyzer(face_analysis_config(model)).close(); out["create Face Landmarker"] = t() - a
+config = model.config
+a = t(); FaceAnalyzer(face_analysis_config(config)).close(); out["create Face Landmarker"] = t() - a
 for faces in (1, 4):
     a = t()
-    frames = list(analyse_video(video, face_analysis_config(model, max_faces=faces), faces > 1))
+    frames = list(analyse_video(video, face_analysis_config(config, max_faces=faces), faces > 1))
     out[f"decode + analyse {len(frames)} frames, max {faces} face(s)"] = t() - a
-frames = list(analyse_video(video, face_analysis_config(model)))
+frames = list(analyse_video(video, face_analysis_config(config)))
 a = t()
 generate_from_video(video, None, model, samples, 0, frames=frames)
 out[f"model: audio decode + streaming, M = {samples}"] = t() - a

@@ -92,14 +92,19 @@ def decode_audio(path: Path, stream_index: int = 0) -> list[tuple[np.ndarray, in
     return chunks
 
 
-def face_analysis_config(model, face_model: str | None = None,
+def face_analysis_config(model_config, face_model: str | None = None,
                          max_faces: int = 1) -> FaceAnalysisConfig:
-    """The :class:`FaceAnalysisConfig` a model needs (crops only for ``conv3d``)."""
+    """The :class:`FaceAnalysisConfig` a model needs (crops only for ``conv3d``).
+
+    ``model_config`` is the model's :class:`~reactface_ros.model.ReactFaceConfig` or the
+    ``config.json`` dict of a checkpoint (read before torch is imported).
+    """
     from reactface_ros.face_analysis import FaceAnalysisConfig
 
-    cfg = model.config if hasattr(model, "config") else model
-    return FaceAnalysisConfig(model_path=face_model, crop_size=cfg.crop_size,
-                              return_crop=cfg.face_encoder == "conv3d", max_faces=max_faces)
+    cfg = model_config if isinstance(model_config, dict) else model_config.to_dict()
+    return FaceAnalysisConfig(model_path=face_model, crop_size=int(cfg.get("crop_size", 112)),
+                              return_crop=cfg.get("face_encoder") == "conv3d",
+                              max_faces=max_faces)
 
 
 def generate_from_video(video: Path, audio: Path | None, model, samples: int, seed: int,
@@ -147,7 +152,7 @@ def generate_from_video(video: Path, audio: Path | None, model, samples: int, se
         group = GroupListener(gaze=GazeController(gain=gaze_gain,
                                                   eye_gain=0.5 if gaze_gain else 0.0))
     if frames is None:
-        frames = analyse_video(video, face_analysis_config(model, face_model, max_faces),
+        frames = analyse_video(video, face_analysis_config(model.config, face_model, max_faces),
                                group=group is not None)
     gazes: list[np.ndarray] = []
     next_audio = 0
@@ -218,15 +223,11 @@ def _start_face_process(args: argparse.Namespace):
     """
     import json
 
-    from reactface_ros.face_analysis import FaceAnalysisConfig
     from reactface_ros.face_process import FaceAnalysisProcess
 
     try:
         raw = json.loads((args.checkpoint / "config.json").read_text())
-        config = FaceAnalysisConfig(model_path=args.face_model,
-                                    crop_size=int(raw.get("crop_size", 112)),
-                                    return_crop=raw.get("face_encoder") == "conv3d",
-                                    max_faces=args.max_faces)
+        config = face_analysis_config(raw, args.face_model, args.max_faces)
     except (OSError, ValueError, TypeError, AttributeError):
         return None
     return FaceAnalysisProcess(args.speaker_video, config, group=args.max_faces > 1)
@@ -297,8 +298,8 @@ def run(args: argparse.Namespace) -> int:
             return prepared
         model, listener_face = prepared
         frames = None
-        if early is not None and early.config == face_analysis_config(model, args.face_model,
-                                                                      args.max_faces):
+        if early is not None and early.config == face_analysis_config(
+                model.config, args.face_model, args.max_faces):
             frames = early
         t0 = time.perf_counter()
         tracks: list | None = [] if args.tracks is not None else None
