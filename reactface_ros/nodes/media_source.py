@@ -80,6 +80,10 @@ def read_audio_track(path: str | Path) -> tuple[np.ndarray, int] | None:
     return np.concatenate(blocks, axis=0), rate
 
 
+#: How long every subscriber condition must hold before the first message (seconds).
+_SETTLE_S = 1.0
+
+
 class MediaSourceNode(ManagedNode):
     """Publishes a video file's frames and audio as speaker image and audio topics."""
 
@@ -257,16 +261,20 @@ class MediaSourceNode(ManagedNode):
         timeout = float(self.param("wait_timeout_s"))
         start = time.monotonic()
         pubs = [self.image_pub] + ([self.audio_pub] if len(self.audio) else [])
+        ready_since = None
         while not self._stop.is_set():
             counts = [p.get_subscription_count() for p in pubs]
             missing = self._graph_ready()
             # Subscriptions that were there before this node started (a recorder started
-            # first) must be matched too, or their first messages are lost.
+            # first) must be matched too, or their first messages are lost; they can take a
+            # moment to be discovered, so everything must stay ready for _SETTLE_S.
             known = [self._compatible_subscriptions(p) for p in pubs]
             if min(counts) >= need and not missing and all(c >= k for c, k in zip(counts, known)):
-                if self.param("graph_topics") != [""]:
-                    time.sleep(0.3)  # discovery is seen here a moment before it completes there
-                return
+                ready_since = time.monotonic() if ready_since is None else ready_since
+                if time.monotonic() - ready_since >= _SETTLE_S:
+                    return
+            else:
+                ready_since = None
             if timeout > 0 and time.monotonic() - start > timeout:
                 self.get_logger().warning(
                     f"starting after {timeout:.0f} s with {counts} subscribers (wanted {need})"
