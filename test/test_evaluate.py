@@ -60,6 +60,14 @@ def test_evaluation_writes_metrics_table_and_plots(setup, tmp_path):
     table = (out / "metrics.md").read_text()
     for name in METHODS:
         assert f"| {name} |" in table
+    # Listed and mirrored rows are also scored apart (2 rows each); FRCorr is a mean over rows,
+    # so the halves average to the whole.
+    by_dir = saved["metrics_by_direction"]
+    assert list(by_dir) == ["speaker_to_listener", "listener_to_speaker"]
+    for name in METHODS:
+        halves = [by_dir[d][name]["3dmm"]["FRCorr"] for d in by_dir]
+        assert np.mean(halves) == pytest.approx(m[name]["3dmm"]["FRCorr"], rel=1e-6, abs=1e-9)
+    assert "## By direction" in table and "| mirrored rows (the speaker as the reaction) |" in table
     assert saved["appropriate_spread"]["rows"] >= 2 and saved["appropriate_spread"]["3dmm"] > 0
     assert "FRDiv of the real reactions appropriate to a row" in table
     for png in ("reaction_curves.png", "sample_spread.png", "metric_bars.png"):
@@ -126,6 +134,34 @@ def test_speaker_to_listener_rows_only(setup, tmp_path):
     ref = result["metrics"]["Real listener (reference)"]["3dmm"]["FRCorr"]
     assert ref == pytest.approx(2 * 10.0)
     assert "speaker -> listener only" in (tmp_path / "metrics.md").read_text()
+    assert result["metrics_by_direction"] is None     # no mirrored rows: nothing to split
+
+
+def test_scoring_a_subset_of_rows_keeps_every_appropriate_reaction():
+    """Rows scored apart still find their appropriate reactions among all rows' listeners, and
+    the per-row metrics of a partition average to the whole."""
+    from reactface_ros.evaluate.scoring import score_reactions
+
+    rng = np.random.default_rng(7)
+    n, m, t = 4, 3, 60
+    listeners = rng.uniform(0.1, 0.9, (n, t, 58)).astype(np.float32)
+    speakers = rng.uniform(0.1, 0.9, (n, t, 58)).astype(np.float32)
+    pred = rng.uniform(0.1, 0.9, (n, m, t, 58)).astype(np.float32)
+    pred[0, 0] = listeners[3]               # row 0 gets row 3's reaction, appropriate to it
+    a = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 1]])
+    whole = score_reactions(pred, listeners, speakers, a)
+    first = score_reactions(pred, listeners, speakers, a, rows=np.array([0, 1]))
+    rest = score_reactions(pred, listeners, speakers, a, rows=np.array([2, 3]))
+    for space in ("3dmm", "emotion"):
+        for key in ("FRCorr", "FRDiv", "FRVar", "FRSyn") + (("FRDist",) if space == "emotion"
+                                                            else ()):
+            assert (first[space][key] + rest[space][key]) / 2 == pytest.approx(
+                whole[space][key], rel=1e-6, abs=1e-9), (space, key)
+    # the copied reaction scores CCC 1 only if row 0 still sees row 3's listener
+    alone = score_reactions(pred, listeners, speakers, a, rows=np.array([0]), with_fr_dist=False)
+    assert alone["3dmm"]["FRCorr"] > 10.0 * 0.9
+    with pytest.raises(ValueError, match="rows"):
+        score_reactions(pred, listeners, speakers, a, rows=np.array([], int))
 
 
 def test_appropriate_spread_is_fr_div_among_the_real_appropriate_reactions():

@@ -55,6 +55,50 @@ def test_stream_equals_whole_sequence_with_anchor_and_persona():
         np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
 
 
+def test_motion_gain_scales_every_window_and_never_the_history(tmp_path):
+    """With motion_gain g, every window's blendshape logit offsets and pose tanh arguments are
+    g times those at 1: the model's history (what later windows see) is the unscaled reaction,
+    so only the size of the motion changes, never its timing. Streaming agrees, the value
+    travels in the checkpoint and bad values are refused."""
+    model = listener_model(7)
+    audio, face = inputs(40, 7)
+    anchor = a_listener_face()
+    anchor[:NUM_BLENDSHAPES] = np.linspace(0.2, 0.6, NUM_BLENDSHAPES)   # away from 0 and 1
+    ref = model.generate(audio[None], face[None], num_samples=3, seed=2,
+                         listener_face=anchor)[0].double().numpy()
+    model.set_motion_gain(2.5)
+    out = model.generate(audio[None], face[None], num_samples=3, seed=2,
+                         listener_face=anchor)[0].double().numpy()
+
+    def logit(x):
+        return np.log(x) - np.log1p(-x)
+
+    nb = NUM_BLENDSHAPES
+    u_ref = logit(ref[..., :nb]) - logit(anchor[:nb])
+    u_out = logit(out[..., :nb]) - logit(anchor[:nb])
+    assert np.abs(u_ref).max() > 1e-3                    # there is motion to scale
+    np.testing.assert_allclose(u_out, 2.5 * u_ref, atol=2e-3)
+    rng = model.pose_range.double().numpy()
+    p_ref = np.arctanh((ref[..., nb:] - anchor[nb:]) / rng)
+    p_out = np.arctanh((out[..., nb:] - anchor[nb:]) / rng)
+    np.testing.assert_allclose(p_out, 2.5 * p_ref, atol=2e-4)
+    stream = ReactionStream(model, num_samples=3, seed=2, listener_face=anchor)
+    wins = []
+    for i in range(40):
+        wins += stream.push_audio(audio[i * 640:(i + 1) * 640], 16000, i / 25)
+        wins += stream.push_face(face[i], i / 25)
+    wins += stream.flush()
+    np.testing.assert_allclose(np.concatenate([w.reactions for w in wins], axis=1), out,
+                               atol=1e-5, rtol=0)
+    model.save_pretrained(tmp_path / "ckpt")
+    assert ReactFace.from_pretrained(tmp_path / "ckpt").config.motion_gain == 2.5
+    for bad in (0.0, -1.0, 11.0, float("nan"), True):
+        with pytest.raises(ValueError, match="motion_gain"):
+            model.set_motion_gain(bad)
+    with pytest.raises(ValueError, match="anchored"):
+        ReactFaceConfig(motion_gain=2.0)
+
+
 def test_own_history_pass_equals_autoregressive_generation():
     """The parallel training pass over the model's own history computes the same reactions
     as the window-by-window path (eval mode, same noise), and gradients reach the decoder."""

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="anchored models: react around each row listener's resting face "
                              "(default; the baselines are moved onto it too) or the neutral "
                              "face")
+    parser.add_argument("--motion-gain", type=float, default=None,
+                        help="how expressive the model's reactions are (anchored models; "
+                             "default: the checkpoint's motion_gain)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                                   fr_dist=not args.no_fr_dist, plots=not args.no_plots,
                                   contingency=not args.no_contingency, device=args.device,
                                   train_split=args.reference_split,
-                                  reference_root=args.reference_root, anchor=args.anchor)
+                                  reference_root=args.reference_root, anchor=args.anchor,
+                                  motion_gain=args.motion_gain)
         result = evaluate_checkpoint(args.checkpoint, args.data_root, args.out, config)
     except (CheckpointError, DatasetLayoutError, FileNotFoundError, ValueError) as exc:
         print(f"reactface evaluate: {exc}", file=sys.stderr)

@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--persona", type=int, default=None,
                         help="persona slot every sample uses (models with persona slots; "
                              "default: sample m uses slot m mod personas)")
+    parser.add_argument("--motion-gain", type=float, default=None,
+                        help="how expressive the reactions are: the size of every smile and "
+                             "nod, never their timing (anchored models; default: the "
+                             "checkpoint's motion_gain)")
     parser.add_argument("--listener-face", type=Path, default=None,
                         help="the listener's resting face (.npy of 58 values or .json of "
                              "blendshape names) the reactions move around (default neutral)")
@@ -257,6 +261,8 @@ def _prepare(args: argparse.Namespace):
 
             listener_face = load_listener_face(args.listener_face)
         model.persona_slots(1, args.persona)          # names a bad --persona at once
+        if args.motion_gain is not None:
+            model.set_motion_gain(args.motion_gain)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

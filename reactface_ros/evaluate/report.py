@@ -63,6 +63,32 @@ def contingency_table(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: What each direction of ``metrics_by_direction`` holds.
+DIRECTION_TITLES = {"speaker_to_listener": "listed rows (the listener reacts to the speaker)",
+                    "listener_to_speaker": "mirrored rows (the speaker as the reaction)"}
+
+
+def direction_table(by_direction: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown lines: FRCorr and FRSyn of every method, per direction of the rows."""
+    lines = [
+        "## By direction",
+        "",
+        "The same metrics on the listed (speaker -> listener) rows and on the mirrored rows "
+        "apart. Where speakers do not react to their listeners (synthetic data), the mirrored "
+        "rows measure chance only.",
+        "",
+        "| Rows | Method | FRCorr 3DMM ↑ | FRSyn 3DMM ↓ | FRCorr emotion ↑ | FRSyn emotion ↓ |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for d, methods in by_direction.items():
+        for name, v in methods.items():
+            lines.append(
+                f"| {DIRECTION_TITLES.get(d, d)} | {name} | {v['3dmm']['FRCorr']:.4g} | "
+                f"{v['3dmm']['FRSyn']:.4g} | {v['emotion']['FRCorr']:.4g} | "
+                f"{v['emotion']['FRSyn']:.4g} |")
+    return lines
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """The report text: set-up, both metric tables, the streaming speed and contingency."""
     scores = result["metrics"]
@@ -90,6 +116,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         "",
         *_table(scores, "emotion", METRICS_EMOTION),
     ]
+    if result.get("metrics_by_direction"):
+        lines += ["", *direction_table(result["metrics_by_direction"])]
     spread = result.get("appropriate_spread") or {}
     if spread.get("rows"):
         lines += ["", f"FRDiv of the real reactions appropriate to a row, taken as its samples "

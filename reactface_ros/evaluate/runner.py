@@ -74,6 +74,9 @@ class EvaluationConfig:
         knows its own face; the Random / NN / Mirror baselines' reactions are then moved onto
         the same resting face (their motion, that face as rest), so every method gets the
         same knowledge. ``neutral``: the neutral face for the model, baselines as retrieved.
+    motion_gain : float or None
+        Override the checkpoint's ``motion_gain`` (how expressive the model's reactions are;
+        ``None``: the checkpoint's).
     face_feature_dir : str or None
         Face-feature cache folder (default ``<root>/face_features``).
     device : str
@@ -96,6 +99,7 @@ class EvaluationConfig:
     plot_clips: int = 3
     contingency: bool = True
     anchor: str = "listener"
+    motion_gain: float | None = None
     face_feature_dir: str | None = None
     device: str = "cpu"
     progress: bool = True
@@ -195,6 +199,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     cfg = config or EvaluationConfig()
     out = Path(out)
     model = ReactFace.from_pretrained(checkpoint, device=torch.device(cfg.device))
+    if cfg.motion_gain is not None:
+        model.set_motion_gain(cfg.motion_gain)
     mcfg = model.config
     ds = ReactionDataset(data_root, cfg.split, DatasetConfig(
         layout=cfg.layout, load_emotion=False, load_face_features=False, mirror=cfg.mirror,
@@ -267,6 +273,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
     scores = {}
     for name, p in methods.items():
         scores[name] = score_reactions(p, listeners, speakers, neighbours, cfg.fr_dist)
+    by_direction = direction_scores(methods, listeners, speakers, neighbours,
+                                    ds.layout.num_pairs if cfg.mirror else n, cfg.fr_dist)
     spread = appropriate_spread(listeners, neighbours, rests)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "data_root": str(data_root), "split": cfg.split,
@@ -281,7 +289,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
                     "over M (range [-10 M, 10 M])",
             "emotion": "REACT challenge: 25-d emotion derived from the coefficients with the "
                        "package's rules, FRCorr summed over M, weighted-DTW FRDist"},
-        "notes": notes, "metrics": scores, "appropriate_spread": spread}
+        "notes": notes, "metrics": scores, "metrics_by_direction": by_direction,
+        "appropriate_spread": spread}
     speech = None
     if cfg.contingency:
         speech, result["contingency"] = _contingency(
@@ -304,6 +313,34 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
                 cfg.plot_clips)
         (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+#: Keys of ``metrics_by_direction``: the listed rows and the mirrored (roles swapped) rows.
+DIRECTIONS = ("speaker_to_listener", "listener_to_speaker")
+
+
+def direction_scores(methods: dict[str, np.ndarray], listeners: np.ndarray,
+                     speakers: np.ndarray, neighbours: np.ndarray, num_pairs: int,
+                     with_fr_dist: bool = True) -> dict[str, dict[str, Any]] | None:
+    """Every method's metrics on the listed rows and on the mirrored rows, apart.
+
+    Mirrored rows (``num_pairs ..``) ask for the *speaker's* behaviour as the reaction to the
+    listener. On REACT data both people react to each other and both halves mean the same
+    thing; on data where the speaker does not react to the listener (the synthetic sets:
+    speakers are generated first and listeners react to them), the mirrored half measures
+    chance only, and its spread can hide what the listed half shows. Each scored row still
+    finds its appropriate reactions among every row's (:func:`score_reactions` ``rows``).
+
+    Returns ``{direction: {method: scores}}`` for the directions that have rows, or ``None``
+    when every row is a listed row (nothing to split).
+    """
+    n = len(listeners)
+    if num_pairs >= n:
+        return None
+    parts = {DIRECTIONS[0]: np.arange(min(num_pairs, n)), DIRECTIONS[1]: np.arange(num_pairs, n)}
+    return {direction: {name: score_reactions(p, listeners, speakers, neighbours, with_fr_dist,
+                                              rows=idx) for name, p in methods.items()}
+            for direction, idx in parts.items() if len(idx)}
 
 
 def resting_faces(reactions: np.ndarray) -> np.ndarray:

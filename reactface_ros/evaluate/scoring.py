@@ -33,8 +33,9 @@ def to_emotion(coefficients: np.ndarray) -> np.ndarray:
 
 
 def score_reactions(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray,
-                    neighbours: np.ndarray, with_fr_dist: bool = True) -> dict[str, Any]:
-    """All metrics of one method.
+                    neighbours: np.ndarray, with_fr_dist: bool = True,
+                    rows: np.ndarray | None = None) -> dict[str, Any]:
+    """All metrics of one method (of every row, or of the rows ``rows``).
 
     Parameters
     ----------
@@ -48,6 +49,11 @@ def score_reactions(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray,
         ``(N, N)`` 0/1 appropriateness matrix.
     with_fr_dist : bool
         Compute the (DTW-based, slowest) FRDist.
+    rows : np.ndarray, optional
+        Indices of the rows to score (default: all). Each scored row still finds its
+        appropriate reactions among every row's real listener reaction, so the values of a
+        partition of the rows average (by row count) to the all-rows value for every metric
+        except FRDvs (which pairs rows).
 
     Returns
     -------
@@ -60,6 +66,11 @@ def score_reactions(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray,
     # The official lag range is +-49 frames; clips shorter than 51 frames use what fits.
     lag = min(49, pred.shape[2] - 2)
     a = a | np.eye(len(a), dtype=bool)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=int)
+        if rows.ndim != 1 or len(rows) == 0:
+            raise ValueError("rows must be a non-empty 1-d array of row indices")
+        pred, speaker, a = pred[rows], np.asarray(speaker)[rows], a[rows]
     out: dict[str, Any] = {"3dmm": {
         "FRCorr": fr_corr(pred, listener, a, convention="reactface"),
         "FRDiv": fr_div(pred), "FRDvs": fr_dvs(pred), "FRVar": fr_var(pred),

@@ -22,6 +22,8 @@ FACE_ENCODERS = ("blendshapes", "conv3d")
 NORMALISATIONS = ("mean", "standard")
 NOISES = ("window", "session", "smooth")
 OUTPUTS = ("coefficients", "anchored")
+#: Largest ``motion_gain`` (beyond it the blendshapes mostly saturate at 0 or 1).
+MAX_MOTION_GAIN = 10.0
 
 #: Version of the checkpoint layout this code writes (stored in ``config.json``).
 CONFIG_FORMAT_VERSION = 1
@@ -82,6 +84,15 @@ class ReactFaceConfig:
         every sample the slot a caller picks, so a robot can keep one consistent character;
         trained by winner-takes-all matching, each slot specialises in one kind of
         appropriate reaction.
+    motion_gain : float
+        ``output: anchored`` only: how expressive the emitted reactions are. Every sample's
+        head output (its motion in logit / tanh units around the anchor, so still valid) is
+        multiplied by this before it is emitted; what the model keeps as its own history is
+        the unscaled reaction it was trained on, so the gain changes the size of a smile or a
+        nod, never when it happens. Training ignores it (1.0: the reactions as trained).
+        Regression to appropriate reactions that vary in timing shrinks motion; a gain
+        chosen on validation data undoes that shrinkage (global variance compensation, as in
+        statistical speech synthesis).
     cie_pool : int
         Frames averaged into one CIE history token (1: one token per past frame, as the
         paper). ``window`` pools each past window into one token: the CIE, re-run every
@@ -142,6 +153,7 @@ class ReactFaceConfig:
     max_sigma: float | None = None
     output: str = "coefficients"
     personas: int = 0
+    motion_gain: float = 1.0
     context_path: bool = False
     cie_pool: int = 1
     normalisation: str = "mean"
@@ -260,6 +272,14 @@ class ReactFaceConfig:
         if isinstance(self.personas, bool) or not isinstance(self.personas, int) \
                 or self.personas < 0:
             raise ValueError(f"personas must be a non-negative integer, got {self.personas!r}")
+        if isinstance(self.motion_gain, bool) or not isinstance(self.motion_gain, (int, float)) \
+                or not 0.0 < self.motion_gain <= MAX_MOTION_GAIN:
+            raise ValueError(f"motion_gain must be a number in (0, {MAX_MOTION_GAIN}], got "
+                             f"{self.motion_gain!r}")
+        if self.motion_gain != 1.0 and self.output != "anchored":
+            raise ValueError("motion_gain scales motion around the listener's face: it needs "
+                             "output 'anchored' (leave it at 1.0 for output "
+                             f"{self.output!r})")
         if isinstance(self.cie_pool, bool) or not isinstance(self.cie_pool, int) \
                 or self.cie_pool < 1 or self.window % self.cie_pool \
                 or self.horizon % self.cie_pool:

@@ -9,7 +9,7 @@ every public output is de-normalised.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -370,6 +370,15 @@ class ReactFace(nn.Module):
                              "values are ARKit blendshape activations)")
         return a
 
+    def set_motion_gain(self, gain: float) -> None:
+        """Set how expressive the emitted reactions are (:attr:`ReactFaceConfig.motion_gain`).
+
+        Raises ``ValueError`` for a value out of range or a model without anchored output.
+        """
+        if isinstance(gain, bool) or not isinstance(gain, (int, float, np.floating)):
+            raise ValueError(f"motion_gain must be a number, got {gain!r}")
+        self.config = replace(self.config, motion_gain=float(gain))
+
     def persona_slots(self, num_samples: int, persona: int | None) -> torch.Tensor | None:
         """Slot index ``(M,)`` of each sample: ``m mod personas``, or ``persona`` for all.
 
@@ -482,13 +491,16 @@ class ReactFace(nn.Module):
     def _decode_window(self, past: torch.Tensor, z_prev: torch.Tensor | None,
                        e_prev: torch.Tensor | None, eps: torch.Tensor, start: int,
                        face_keys: torch.Tensor, audio_keys: torch.Tensor,
-                       anchor: torch.Tensor, slots: torch.Tensor | None) -> tuple:
+                       anchor: torch.Tensor, slots: torch.Tensor | None,
+                       gain: float = 1.0) -> tuple:
         """Generate frames ``start .. start + w - 1`` for every sample.
 
         ``past`` ``(B M, L, D)`` covers frames ``start - L .. start - 1``; ``face_keys``
         ``(B, Lf, D)`` and ``audio_keys`` ``(B, La, D)`` end at the window's last frame;
         ``anchor`` ``(B M, 58)``, ``slots`` ``(B M,)`` or None. Returns normalised reactions
-        ``(B M, w, 58)``, ``z``, ``e`` (or None), ``mu``, ``logvar`` ``(B M, Z)``.
+        ``(B M, w, 58)`` (what the history keeps), ``z``, ``e`` (or None), ``mu``, ``logvar``
+        ``(B M, Z)`` and the emitted reactions ``(B M, w, 58)``: the same with the head
+        output times ``gain`` (:attr:`ReactFaceConfig.motion_gain`).
         """
         cfg = self.config
         w, k = cfg.window, cfg.audio_tokens_per_frame
@@ -507,7 +519,9 @@ class ReactFace(nn.Module):
             motion, torch.arange(start, end, device=dev),
             face_keys, torch.arange(end - face_keys.shape[1], end, device=dev),
             audio_keys, torch.arange(k * end - audio_keys.shape[1], k * end, device=dev))
-        return self._compose(head, anchor), z, e, mu, logvar
+        r = self._compose(head, anchor)
+        emitted = r if gain == 1.0 else self._compose(head * gain, anchor)
+        return r, z, e, mu, logvar, emitted
 
     def _key_range(self, start: int) -> int:
         """First frame whose speaker features the window starting at ``start`` can see."""
@@ -526,10 +540,11 @@ class ReactFace(nn.Module):
 
     def _autoregressive(self, feats: SpeakerFeatures, t: int, n_win: int, num_samples: int,
                         eps: torch.Tensor, anchor: torch.Tensor,
-                        slots: torch.Tensor | None) -> ReactFaceOutput:
+                        slots: torch.Tensor | None, gain: float = 1.0) -> ReactFaceOutput:
         """Window by window on the model's own history (what streaming computes).
 
-        ``eps`` ``(B M, N, Z)``, ``anchor`` ``(B M, 58)``, ``slots`` ``(B M,)`` or None.
+        ``eps`` ``(B M, N, Z)``, ``anchor`` ``(B M, 58)``, ``slots`` ``(B M,)`` or None;
+        ``gain`` scales the returned reactions' motion (never the history; training: 1).
         """
         cfg = self.config
         w, k, h = cfg.window, cfg.audio_tokens_per_frame, cfg.horizon
@@ -540,10 +555,11 @@ class ReactFace(nn.Module):
         for n in range(n_win):
             s = n * w
             lo = self._key_range(s)
-            r, z_prev, e_prev, mu, lv = self._decode_window(
+            r, z_prev, e_prev, mu, lv, emitted = self._decode_window(
                 past, z_prev, e_prev, eps[:, n], s,
-                feats.face[:, lo:s + w], feats.audio[:, k * lo:k * (s + w)], anchor, slots)
-            outs.append(r)
+                feats.face[:, lo:s + w], feats.audio[:, k * lo:k * (s + w)], anchor, slots,
+                gain)
+            outs.append(emitted)
             mus.append(mu)
             logvars.append(lv)
             new = self._past_features(r, feats.fused[:, s:s + w], num_samples)
@@ -729,7 +745,8 @@ class ReactFace(nn.Module):
         anchor, slots = self._sampling_inputs(b, num_samples, listener_face, persona)
         feats, t, n_win = self._encode_padded(speaker_audio, face, chunk_frames)
         out = self._autoregressive(feats, t, n_win, num_samples,
-                                   self._all_noise(seed, b, n_win, num_samples), anchor, slots)
+                                   self._all_noise(seed, b, n_win, num_samples), anchor, slots,
+                                   self.config.motion_gain)
         r = out.reactions.reshape(b * num_samples, t, -1)
         return self.reaction_coefficients(r, anchor).reshape(b, num_samples, t, -1)
 
@@ -772,13 +789,14 @@ class ReactFace(nn.Module):
                                             self.prepare_face(face), s, state.speaker)
         state.face_keys = torch.cat([state.face_keys, feats.face], 1)[:, -(h + w - 1):]
         state.audio_keys = torch.cat([state.audio_keys, feats.audio], 1)[:, -k * (h + w - 1):]
-        r, state.z_prev, state.e_prev, _, _ = self._decode_window(
+        r, state.z_prev, state.e_prev, _, _, emitted = self._decode_window(
             state.past, state.z_prev, state.e_prev, self._noise(seed, 1, s // w, num_samples),
-            s, state.face_keys, state.audio_keys, state.anchor, state.slots)
+            s, state.face_keys, state.audio_keys, state.anchor, state.slots,
+            self.config.motion_gain)
         new = self._past_features(r, feats.fused, num_samples)
         state.past = torch.cat([state.past, new], dim=1)[:, -h:]
         state.next_frame = s + w
-        return self.reaction_coefficients(r, state.anchor), state
+        return self.reaction_coefficients(emitted, state.anchor), state
 
     # ------------------------------------------------------------------ checkpoints
     def save_pretrained(self, path: str | Path) -> None:

@@ -132,6 +132,9 @@ class ReactionNode(ManagedNode):
         ParamSpec("seed", 0, "random seed of the sampling (same seed, same reactions)"),
         ParamSpec("persona", -1, "persona slot every sample uses, for one consistent character "
                   "(checkpoints with persona slots; -1: sample m uses slot m mod personas)"),
+        ParamSpec("motion_gain", 0.0, "how expressive the reactions are: the size of every "
+                  "smile and nod, never their timing (anchored checkpoints; 0: the "
+                  "checkpoint's motion_gain)"),
         ParamSpec("listener_face", "", "the robot's or avatar's resting face the reactions move "
                   "around: a .npy of 58 FaceVerse values or a .json of ARKit blendshape names "
                   "(anchored checkpoints; empty: the neutral face)"),
@@ -239,6 +242,12 @@ class ReactionNode(ManagedNode):
             raise NodeStartError(f"window={window} but checkpoint {checkpoint} was trained with "
                                  f"w={model.config.window}; set window to 0 or "
                                  f"{model.config.window}")
+        gain = float(self.param("motion_gain"))
+        try:
+            if gain != 0.0:
+                model.set_motion_gain(gain)
+        except ValueError as exc:
+            raise NodeStartError(f"motion_gain: {exc}") from exc
         max_lag = float(self.param("max_lag_s"))
         persona = int(self.param("persona"))
         kwargs = {"num_samples": int(self.param("samples")), "seed": int(self.param("seed")),
@@ -259,6 +268,7 @@ class ReactionNode(ManagedNode):
                                f"face input {model.config.face_encoder}, "
                                f"M={kwargs['num_samples']}, seed={kwargs['seed']}, "
                                f"persona={persona if persona >= 0 else 'all'}, "
+                               f"motion_gain={model.config.motion_gain:g}, "
                                f"selection={self.param('selection')}")
         return stream
 
