@@ -254,14 +254,18 @@ def test_listener_model_trains_and_fine_tunes(dataset_root, tmp_path):
     train(cfg, tmp_path / "base")
     base = ReactFace.from_pretrained(tmp_path / "base" / "checkpoints" / "last")
     assert base.anchored and float(base.motion_std.min()) > 0
+    # motion_gain only changes what generation emits: a fine-tune with another gain still
+    # starts from the weights, and its checkpoint keeps the gain it was given
     fine = tiny_config(dataset_root, model_preset="listener_default",
-                       model=dict(TINY_MODEL, cie_pool=8), num_samples=2, epochs=1, lr=1e-12,
+                       model=dict(TINY_MODEL, cie_pool=8, motion_gain=2.0), num_samples=2,
+                       epochs=1, lr=1e-12,
                        diversity_sigma=100.0,
                        init_checkpoint=str(tmp_path / "base" / "checkpoints" / "last"))
     train(fine, tmp_path / "fine")
     tuned = ReactFace.from_pretrained(tmp_path / "fine" / "checkpoints" / "last")
     for (name, a), b in zip(base.state_dict().items(), tuned.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)
+    assert tuned.config.motion_gain == 2.0 and base.config.motion_gain == 1.0
     other = tiny_config(dataset_root, model_preset="listener_default",
                         model=dict(TINY_MODEL, cie_pool=8, personas=3), num_samples=2, epochs=1,
                         diversity_sigma=100.0,

@@ -402,16 +402,23 @@ def build_model(config: TrainConfig, mean_face: np.ndarray, std_face: np.ndarray
     return model
 
 
+#: Model config fields that change what a model emits at run time, not the model itself:
+#: a checkpoint that differs only in these still initialises the model.
+INFERENCE_ONLY_FIELDS = ("motion_gain",)
+
+
 def init_from_checkpoint(model, path: str | Path) -> None:
     """Copy the weights and statistics of the checkpoint at ``path`` into ``model``.
 
-    Raises :class:`TrainConfigError` when the checkpoint's config builds another model.
+    Raises :class:`TrainConfigError` when the checkpoint's config builds another model
+    (:data:`INFERENCE_ONLY_FIELDS` may differ).
     """
     from reactface_ros.model.checkpoint import load_checkpoint
 
     source = load_checkpoint(path)
     mine, theirs = model.config.to_dict(), source.config.to_dict()
-    differ = sorted(k for k in mine if mine[k] != theirs.get(k))
+    differ = sorted(k for k in mine if mine[k] != theirs.get(k)
+                    and k not in INFERENCE_ONLY_FIELDS)
     if differ:
         raise TrainConfigError(f"init_checkpoint {path} was trained with another model config "
                                f"(differs in {differ}); fine-tune with the same model settings")
