@@ -135,3 +135,14 @@ def test_inference_threads_are_validated_and_set(tmp_path, checkpoint):
     line = _one_error_line(_cli("generate", "--checkpoint", checkpoint, "--speaker-video", clip,
                                 "--out", tmp_path / "r.npy", "--threads", "-1"))
     assert "--threads must be >= 0" in line and not (tmp_path / "r.npy").exists()
+
+
+def test_generate_refuses_a_bad_motion_gain(tmp_path, checkpoint):
+    from test_bag_recovery import _write_clip
+
+    clip = tmp_path / "clip.mp4"
+    _write_clip(clip, 10)
+    line = _one_error_line(_cli("generate", "--checkpoint", checkpoint, "--speaker-video", clip,
+                                "--out", tmp_path / "r.npy", "--motion-gain", "50"))
+    assert "motion_gain must be a number in (0, 10]" in line
+    assert not (tmp_path / "r.npy").exists()

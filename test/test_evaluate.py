@@ -121,6 +121,11 @@ def test_bad_checkpoint_and_values_give_clear_errors(setup, tmp_path, capsys):
     with pytest.raises(ValueError, match="num_samples"):
         EvaluationConfig(num_samples=0)
     assert not Path(tmp_path / "o" / "metrics.json").exists()
+    # this checkpoint predicts coefficients, not motion around a face: no gain to set
+    rc = main(["evaluate", "--checkpoint", str(setup[1]), "--data-root", str(root),
+               "--out", str(tmp_path / "g"), "--motion-gain", "2"])
+    assert rc == 1 and "anchored" in capsys.readouterr().err
+    assert not Path(tmp_path / "g" / "metrics.json").exists()
 
 
 def test_speaker_to_listener_rows_only(setup, tmp_path):

@@ -274,7 +274,7 @@ class ReactFaceConfig:
             raise ValueError(f"personas must be a non-negative integer, got {self.personas!r}")
         if isinstance(self.motion_gain, bool) or not isinstance(self.motion_gain, (int, float)) \
                 or not 0.0 < self.motion_gain <= MAX_MOTION_GAIN:
-            raise ValueError(f"motion_gain must be a number in (0, {MAX_MOTION_GAIN}], got "
+            raise ValueError(f"motion_gain must be a number in (0, {MAX_MOTION_GAIN:g}], got "
                              f"{self.motion_gain!r}")
         if self.motion_gain != 1.0 and self.output != "anchored":
             raise ValueError("motion_gain scales motion around the listener's face: it needs "
