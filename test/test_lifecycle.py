@@ -154,3 +154,29 @@ def test_reaction_configure_failure_names_the_checkpoint(ros_domain, tmp_path):
                 Parameter("checkpoint", value=str(tmp_path / "nothing-here"))])
     finally:
         ctx.try_shutdown()
+
+
+def test_reaction_motion_gain_parameter(ros_domain):
+    """motion_gain 0 keeps the checkpoint's value, another value replaces it for the stream,
+    and an impossible one stops the node with the reason."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from reactface_ros.model import ReactFace
+    from reactface_ros.nodes.common import NodeStartError
+    from reactface_ros.nodes.reaction import ReactionNode, default_checkpoint
+
+    shipped = ReactFace.from_pretrained(default_checkpoint()).config.motion_gain
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        for value, expected in ((0.0, shipped), (1.5, 1.5)):
+            node = ReactionNode(context=ctx, parameter_overrides=[
+                Parameter("motion_gain", value=value)])
+            assert node.stream.model.config.motion_gain == expected
+            node.destroy_node()
+        with pytest.raises(NodeStartError, match=r"motion_gain: motion_gain must be a number in "
+                                                 r"\(0, 10\], got 50"):
+            ReactionNode(context=ctx, parameter_overrides=[Parameter("motion_gain", value=50.0)])
+    finally:
+        ctx.try_shutdown()
