@@ -145,7 +145,7 @@ def test_speaker_to_listener_rows_only(setup, tmp_path):
 def test_scoring_a_subset_of_rows_keeps_every_appropriate_reaction():
     """Rows scored apart still find their appropriate reactions among all rows' listeners, and
     the per-row metrics of a partition average to the whole."""
-    from reactface_ros.evaluate.scoring import score_reactions
+    from reactface_ros.evaluate.scoring import score_partition, score_reactions
 
     rng = np.random.default_rng(7)
     n, m, t = 4, 3, 60
@@ -167,6 +167,16 @@ def test_scoring_a_subset_of_rows_keeps_every_appropriate_reaction():
     assert alone["3dmm"]["FRCorr"] > 10.0 * 0.9
     with pytest.raises(ValueError, match="rows"):
         score_reactions(pred, listeners, speakers, a, rows=np.array([], int))
+    # what evaluate uses: the parts scored once, the whole derived from them (and FRDvs)
+    derived, parts = score_partition(pred, listeners, speakers, a,
+                                     [np.array([0, 1]), np.array([2, 3])])
+    assert parts == [first, rest]
+    for space in ("3dmm", "emotion"):
+        assert derived[space].keys() == whole[space].keys()
+        for key, value in whole[space].items():
+            assert derived[space][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (space, key)
+    with pytest.raises(ValueError, match="partition"):
+        score_partition(pred, listeners, speakers, a, [np.array([0, 1]), np.array([1, 2])])
 
 
 def test_appropriate_spread_is_fr_div_among_the_real_appropriate_reactions():

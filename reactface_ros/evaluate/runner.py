@@ -22,7 +22,7 @@ from reactface_ros.evaluate.baselines import (BASELINE_NAMES, TrainingReference,
                                               audio_descriptor, mirror_baseline,
                                               motion_descriptor, random_baseline,
                                               retrieval_baseline)
-from reactface_ros.evaluate.scoring import score_reactions
+from reactface_ros.evaluate.scoring import score_partition, score_reactions
 
 MODEL_NAME = "ReactFace (streaming)"
 #: The row's own real listener reaction repeated M times: the ceiling of FRCorr and the
@@ -270,11 +270,17 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
                          "model gets it as its anchor, the baselines' reactions are moved "
                          "onto it (their motion, that face as rest)")
         methods[REFERENCE_NAME] = np.repeat(listeners[:, None], m, axis=1)
-    scores = {}
+    halves = direction_rows(n, ds.layout.num_pairs if cfg.mirror else n)
+    scores: dict[str, Any] = {}
+    by_direction = None if halves is None else {d: {} for d in halves}
     for name, p in methods.items():
-        scores[name] = score_reactions(p, listeners, speakers, neighbours, cfg.fr_dist)
-    by_direction = direction_scores(methods, listeners, speakers, neighbours,
-                                    ds.layout.num_pairs if cfg.mirror else n, cfg.fr_dist)
+        if halves is None:
+            scores[name] = score_reactions(p, listeners, speakers, neighbours, cfg.fr_dist)
+            continue
+        scores[name], parts = score_partition(p, listeners, speakers, neighbours,
+                                              list(halves.values()), cfg.fr_dist)
+        for direction, part in zip(halves, parts):
+            by_direction[direction][name] = part
     spread = appropriate_spread(listeners, neighbours, rests)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "data_root": str(data_root), "split": cfg.split,
@@ -319,28 +325,19 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, out: str 
 DIRECTIONS = ("speaker_to_listener", "listener_to_speaker")
 
 
-def direction_scores(methods: dict[str, np.ndarray], listeners: np.ndarray,
-                     speakers: np.ndarray, neighbours: np.ndarray, num_pairs: int,
-                     with_fr_dist: bool = True) -> dict[str, dict[str, Any]] | None:
-    """Every method's metrics on the listed rows and on the mirrored rows, apart.
+def direction_rows(num_rows: int, num_pairs: int) -> dict[str, np.ndarray] | None:
+    """Row indices of the listed rows and of the mirrored rows (``num_pairs ..``).
 
-    Mirrored rows (``num_pairs ..``) ask for the *speaker's* behaviour as the reaction to the
-    listener. On REACT data both people react to each other and both halves mean the same
-    thing; on data where the speaker does not react to the listener (the synthetic sets:
-    speakers are generated first and listeners react to them), the mirrored half measures
-    chance only, and its spread can hide what the listed half shows. Each scored row still
-    finds its appropriate reactions among every row's (:func:`score_reactions` ``rows``).
-
-    Returns ``{direction: {method: scores}}`` for the directions that have rows, or ``None``
-    when every row is a listed row (nothing to split).
+    Mirrored rows ask for the *speaker's* behaviour as the reaction to the listener. On REACT
+    data both people react to each other and both halves mean the same thing; on data where
+    the speaker does not react to the listener (the synthetic sets: speakers are generated
+    first and listeners react to them), the mirrored half measures chance only, and its spread
+    can hide what the listed half shows, so ``metrics_by_direction`` scores them apart.
+    ``None`` when every row is a listed row (nothing to split).
     """
-    n = len(listeners)
-    if num_pairs >= n:
+    if num_pairs >= num_rows:
         return None
-    parts = {DIRECTIONS[0]: np.arange(min(num_pairs, n)), DIRECTIONS[1]: np.arange(num_pairs, n)}
-    return {direction: {name: score_reactions(p, listeners, speakers, neighbours, with_fr_dist,
-                                              rows=idx) for name, p in methods.items()}
-            for direction, idx in parts.items() if len(idx)}
+    return {DIRECTIONS[0]: np.arange(num_pairs), DIRECTIONS[1]: np.arange(num_pairs, num_rows)}
 
 
 def resting_faces(reactions: np.ndarray) -> np.ndarray:

@@ -83,3 +83,36 @@ def score_reactions(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray,
                FRSyn=fr_syn(e_pred, e_spk, max_lag=lag))
     out["emotion"] = emo
     return {space: {k: float(v) for k, v in values.items()} for space, values in out.items()}
+
+
+#: Metrics that are means over rows (each row has M samples): over a partition of the rows,
+#: the all-rows value is the row-weighted mean of the parts' values. FRDvs pairs rows.
+ROW_MEAN_METRICS = ("FRCorr", "FRDist", "FRDiv", "FRVar", "FRSyn")
+
+
+def score_partition(pred: np.ndarray, listener: np.ndarray, speaker: np.ndarray,
+                    neighbours: np.ndarray, parts: list[np.ndarray],
+                    with_fr_dist: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """All metrics of one method on every row and on each part of a partition of the rows.
+
+    Each part is scored once with :func:`score_reactions` (``rows``); the all-rows values of
+    :data:`ROW_MEAN_METRICS` are the row-weighted means of the parts' (so FRDist's DTW runs
+    once per row, not twice) and only FRDvs is computed over all rows.
+
+    Returns ``(all_rows, [part_0, part_1, ...])``, each like :func:`score_reactions`.
+    """
+    from reactface_ros.metrics import fr_dvs
+
+    parts = [np.asarray(idx, dtype=int) for idx in parts]
+    if sorted(np.concatenate(parts).tolist()) != list(range(len(pred))):
+        raise ValueError("parts must partition the rows 0 .. N-1")
+    scored = [score_reactions(pred, listener, speaker, neighbours, with_fr_dist, rows=idx)
+              for idx in parts]
+    dvs = {"3dmm": fr_dvs(pred), "emotion": fr_dvs(to_emotion(pred))}
+    whole: dict[str, Any] = {}
+    for space, values in scored[0].items():
+        whole[space] = {key: (float(dvs[space]) if key not in ROW_MEAN_METRICS else
+                              float(sum(len(idx) * s[space][key] for idx, s in zip(parts, scored))
+                                    / len(pred)))
+                        for key in values}
+    return whole, scored
